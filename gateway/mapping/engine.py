@@ -1,0 +1,277 @@
+"""The one mapping engine: declarative mapping files -> canonical plain data.
+
+A mapping file (``mappings/<dialect>-<version>.toml``) says, for each canonical field, where
+its value sits in the source (an XPath relative to the current context) and how to convert it.
+Lists (parties, goods items, duty lines …) are ``[[lists]]`` with an ``each`` XPath and their
+own fields and nested lists. Example::
+
+    [mapping]
+    id = "wco-dec-3.6"
+    context = "/md:MetaData/d:Declaration | /d:Declaration"
+
+    [fields]
+    "header.lrn" = "d:FunctionalReferenceID"
+    "header.goods_item_count" = { path = "d:GoodsItemQuantity", as = "int" }
+    "valuation.invoice_amount" = { path = "d:InvoiceAmount", as = "decimal", into = "value",
+                                    extra = { currency = "@currencyID" } }
+
+    [[lists]]
+    target = "goods_items"
+    each = "d:GoodsShipment/d:GovernmentAgencyGoodsItem"
+    fields = { sequence = { path = "d:SequenceNumeric", as = "int", required = true } }
+
+Field options: ``path`` (string or list of alternatives, first non-empty wins), ``as``
+(converter name), ``into`` + ``extra`` (build a small record such as an amount with its
+currency; extra paths are relative to the value's element), ``slice = [start, end]``,
+``const``, ``default``, ``required``. List options: ``target``, ``each``, ``const``,
+``fields``, ``template`` (a field set under ``[templates.NAME]``, e.g. for every party role),
+``lists``, ``skip_empty``. Every XPath is compiled when the file is loaded, so a
+broken mapping fails at start-up, not on a partner's message. A value that cannot be
+converted becomes a ``Problem`` naming the source pointer and line; all of them are reported.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from gateway.errors import ConfigurationError, InvalidMessage, Problem, trim_value
+from gateway.mapping.converters import CONVERTERS, ConversionError, Converter, source_text
+from gateway.xml.schema_problems import local_pointer
+
+
+@dataclass
+class FieldRule:
+    target: str
+    paths: list[etree.XPath]
+    convert: Converter
+    source: str
+    into: str | None = None
+    extra: dict[str, etree.XPath] = field(default_factory=dict)
+    slice: tuple[int, int] | None = None
+    const: Any = None
+    default: Any = None
+    required: bool = False
+
+
+@dataclass
+class ListRule:
+    target: str
+    each: etree.XPath
+    source: str
+    fields: list[FieldRule]
+    lists: list[ListRule]
+    const: dict[str, Any]
+    skip_empty: bool
+
+
+@dataclass
+class Mapping:
+    """A compiled mapping specification for one source format and version."""
+
+    id: str
+    target: str
+    context: etree.XPath
+    fields: list[FieldRule]
+    lists: list[ListRule]
+
+    def apply(self, root: etree._Element) -> dict[str, Any]:
+        """Map a validated document to canonical plain data, or raise ``InvalidMessage``."""
+        contexts = self.context(root)
+        if not contexts:
+            raise InvalidMessage(
+                f"mapping {self.id}: the document has no element at the mapping's context",
+                code="GW-MAP-CONTEXT",
+            )
+        problems: list[Problem] = []
+        out: dict[str, Any] = {}
+        _apply_fields(self.fields, contexts[0], out, problems, "")
+        _apply_lists(self.lists, contexts[0], out, problems, "")
+        if problems:
+            raise InvalidMessage(
+                f"{len(problems)} value(s) could not be mapped", code="GW-MAP-INVALID",
+                problems=problems,
+            )
+        return out
+
+
+def _apply_fields(
+    rules: list[FieldRule], ctx: etree._Element, out: dict[str, Any],
+    problems: list[Problem], where: str,
+) -> None:
+    for rule in rules:
+        if rule.const is not None:
+            _put(out, rule.target, rule.const)
+            continue
+        node, text = _first_value(rule, ctx)
+        if text is None:
+            if rule.required:
+                problems.append(Problem(
+                    "GW-MAP-MISSING",
+                    f"{where}{rule.target} is required but {rule.source} is empty or missing",
+                    pointer=local_pointer(ctx) + "/" + rule.source.split("|")[0].strip(),
+                    line=ctx.sourceline,
+                ))
+            elif rule.default is not None:
+                _put(out, rule.target, rule.default)
+            continue
+        try:
+            value = rule.convert(text[rule.slice[0]:rule.slice[1]] if rule.slice else text)
+        except ConversionError as exc:
+            problems.append(_problem(exc, node, ctx, f"{where}{rule.target}", text))
+            continue
+        if rule.into:
+            record = {rule.into: value}
+            for name, xpath in rule.extra.items():
+                record[name] = _extra_value(xpath, node)
+            value = record
+        _put(out, rule.target, value)
+
+
+def _apply_lists(
+    rules: list[ListRule], ctx: etree._Element, out: dict[str, Any],
+    problems: list[Problem], where: str,
+) -> None:
+    for rule in rules:
+        entries = out.setdefault(rule.target, [])
+        for index, node in enumerate(rule.each(ctx), start=1):
+            entry: dict[str, Any] = {}
+            here = f"{where}{rule.target}[{index}]."
+            _apply_fields(rule.fields, node, entry, problems, here)
+            _apply_lists(rule.lists, node, entry, problems, here)
+            if rule.skip_empty and not _has_values(entry):
+                continue
+            entry.update(rule.const)
+            entries.append(entry)
+
+
+def _extra_value(xpath: etree.XPath, node: Any) -> Any:
+    if not isinstance(node, etree._Element):
+        return None
+    found = xpath(node)
+    if isinstance(found, list):
+        return source_text(found[0]) if found else None
+    return str(found).strip() or None
+
+
+def _first_value(rule: FieldRule, ctx: etree._Element) -> tuple[Any, str | None]:
+    for xpath in rule.paths:
+        found = xpath(ctx)
+        if isinstance(found, list):
+            for node in found:
+                text = source_text(node)
+                if text is not None:
+                    return node, text
+        elif found not in (None, ""):
+            return None, str(found).strip() or None
+    return None, None
+
+
+def _problem(exc: ConversionError, node: Any, ctx: etree._Element, target: str,
+             text: str) -> Problem:
+    element, pointer = _source_of(node, ctx)
+    return Problem(
+        code=exc.code,
+        message=f"{exc.message} (canonical field {target}, source {pointer})",
+        pointer=pointer,
+        line=element.sourceline,
+        value=trim_value(text),
+    )
+
+
+def _source_of(node: Any, ctx: etree._Element) -> tuple[etree._Element, str]:
+    """The element a value came from and its pointer (``…/@attr`` for attributes)."""
+    if isinstance(node, etree._Element):
+        return node, local_pointer(node)
+    parent = node.getparent() if hasattr(node, "getparent") else None
+    if parent is None:
+        return ctx, local_pointer(ctx)
+    attr = getattr(node, "attrname", None)
+    return parent, local_pointer(parent) + (f"/@{attr}" if attr else "")
+
+
+def _has_values(entry: dict[str, Any]) -> bool:
+    return any(v not in (None, [], {}) and (not isinstance(v, dict) or _has_values(v))
+               for v in entry.values())
+
+
+def _put(out: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+        out = out.setdefault(name, {})
+    out[leaf] = value
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Read and compile one mapping file; any mistake is a ``ConfigurationError``."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read mapping {path}: {exc}") from exc
+    head = raw.get("mapping", {})
+    ns = raw.get("namespaces", {})
+    where = path.name
+    return Mapping(
+        id=head.get("id", path.stem),
+        target=head.get("target", ""),
+        context=_xpath(head.get("context", "/*"), ns, where),
+        fields=[_field(t, spec, ns, where) for t, spec in raw.get("fields", {}).items()],
+        lists=[_list(spec, ns, where, raw.get("templates", {}))
+               for spec in raw.get("lists", [])],
+    )
+
+
+def _field(target: str, spec: Any, ns: dict[str, str], where: str) -> FieldRule:
+    if isinstance(spec, str | list):
+        spec = {"path": spec}
+    paths = spec.get("path", [])
+    paths = [paths] if isinstance(paths, str) else paths
+    converter_name = spec.get("as", "text")
+    if converter_name not in CONVERTERS:
+        raise ConfigurationError(f"{where}: field {target!r} uses unknown converter "
+                                 f"{converter_name!r}; known: {', '.join(sorted(CONVERTERS))}")
+    return FieldRule(
+        target=target,
+        paths=[_xpath(p, ns, where) for p in paths],
+        convert=CONVERTERS[converter_name],
+        source=" | ".join(paths),
+        into=spec.get("into"),
+        extra={k: _xpath(v, ns, where) for k, v in spec.get("extra", {}).items()},
+        slice=tuple(spec["slice"]) if "slice" in spec else None,  # type: ignore[arg-type]
+        const=spec.get("const"),
+        default=spec.get("default"),
+        required=bool(spec.get("required", False)),
+    )
+
+
+def _list(
+    spec: dict[str, Any], ns: dict[str, str], where: str, templates: dict[str, Any]
+) -> ListRule:
+    try:
+        fields = dict(templates[spec["template"]]) if "template" in spec else {}
+        fields.update(spec.get("fields", {}))
+        return ListRule(
+            target=spec["target"],
+            each=_xpath(spec["each"], ns, where),
+            source=spec["each"],
+            fields=[_field(t, s, ns, where) for t, s in fields.items()],
+            lists=[_list(s, ns, where, templates) for s in spec.get("lists", [])],
+            const=dict(spec.get("const", {})),
+            skip_empty=bool(spec.get("skip_empty", False)),
+        )
+    except KeyError as exc:
+        raise ConfigurationError(f"{where}: a [[lists]] entry lacks {exc}") from exc
+
+
+def _xpath(expr: str, ns: dict[str, str], where: str) -> etree.XPath:
+    try:
+        return etree.XPath(expr, namespaces=ns)
+    except etree.XPathSyntaxError as exc:
+        raise ConfigurationError(f"{where}: bad XPath {expr!r}: {exc}") from exc

@@ -1,0 +1,168 @@
+"""The intake service: a message in, a signed receipt or a signed rejection out.
+
+This is where the story of a submission is told in one place::
+
+    front steps -> duplicate? -> back steps -> sign receipt -> journal (one transaction,
+    with the outbox) -> answer
+
+Nothing is answered "accepted" before the journal has committed the message and the
+messages to publish; a repeat gets the stored answer back byte for byte and publishes
+nothing; any problem becomes a signed rejection listing every problem (capped).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from gateway import metrics as m
+from gateway.documents.receipts import ReceiptInfo, RejectionInfo
+from gateway.errors import (
+    DuplicateConflict,
+    GatewayError,
+    ServiceUnavailable,
+    cap_problems,
+)
+from gateway.metrics import Metrics
+from gateway.pipeline.exchange import Exchange, new_id, utc_now_iso
+from gateway.pipeline.steps import Step
+from gateway.ports import AcceptedMessage, MessageJournal, StoredReceipt
+from gateway.signing.xmldsig import XmlSigner
+
+log = structlog.get_logger("gateway.intake")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What goes back to the sender, in every representation an adapter may need."""
+
+    http_status: int
+    accepted: bool
+    document: bytes                       # signed XML (receipt or rejection)
+    content: dict[str, Any]               # the same content for JSON clients
+    conversation_id: str | None = None
+    duplicate: bool = False
+    error: GatewayError | None = None
+
+
+@dataclass
+class IntakeService:
+    front: Sequence[Step]
+    back: Sequence[Step]
+    journal: MessageJournal
+    signer: XmlSigner
+    metrics: Metrics
+    problem_cap: int = 25
+    stage_timing: bool = field(default=False)
+
+    async def submit(self, ex: Exchange) -> Answer:
+        started = time.perf_counter()
+        structlog.contextvars.bind_contextvars(message_id=ex.id)
+        self.metrics.count(m.RECEIVED, channel=ex.channel)
+        try:
+            answer = await self._process(ex)
+        except GatewayError as err:
+            answer = self._reject(ex, err)
+        except Exception as exc:  # noqa: BLE001 - last line of defence: answer, log, carry on
+            log.exception("intake.internal_error")
+            answer = self._reject(ex, GatewayError(f"internal error: {type(exc).__name__}",
+                                                   code="GW-INTERNAL"))
+        finally:
+            structlog.contextvars.unbind_contextvars("message_id", "conversation_id")
+        outcome = "accepted" if answer.accepted else "rejected"
+        self.metrics.observe(m.LATENCY, time.perf_counter() - started,
+                             channel=ex.channel, outcome=outcome)
+        return answer
+
+    async def _process(self, ex: Exchange) -> Answer:
+        self._run(self.front, ex)
+        assert ex.partner is not None and ex.message_type is not None
+        stored = self.journal.find(ex.partner.id, ex.idempotency_key)
+        if stored is not None:
+            return self._repeat(ex, stored)
+        self._run(self.back, ex)
+        receipt = self._receipt(ex)
+        document = self._timed(ex, "sign", lambda: self.signer.sign_to_bytes(receipt.to_xml()))
+        accepted = AcceptedMessage(
+            receipt_id=ex.id, conversation_id=ex.conversation_id, partner_id=ex.partner.id,
+            idempotency_key=ex.idempotency_key, message_type=ex.message_type.id,
+            channel=ex.channel, received_at=ex.received_at, sha256=ex.sha256, body=ex.body,
+            canonical_json=ex.canonical_json, receipt_xml=document, receipt=receipt.as_dict(),
+            reference=ex.routing_attributes.get("reference") or None,
+            outbox=tuple(ex.outbox),
+            status="parked" if ex.parked_reason else "accepted",
+            event_detail={"parked": ex.parked_reason} if ex.parked_reason else {},
+        )
+        t0 = time.perf_counter()
+        stored, created = await self.journal.record(accepted)
+        ex.timings["journal"] = time.perf_counter() - t0
+        if not created:
+            return self._repeat(ex, stored)
+        self.metrics.count(m.ACCEPTED, message_type=ex.message_type.id)
+        if ex.parked_reason:
+            self.metrics.count(m.PARKED, reason="no-route")
+            log.error("message.parked_no_route", reason=ex.parked_reason, **ex.log_context)
+        log.info("message.accepted", sha256=ex.sha256, idempotency_key=ex.idempotency_key,
+                 outbox=len(ex.outbox), **ex.log_context)
+        return Answer(202, True, document, receipt.as_dict(), ex.conversation_id)
+
+    def _run(self, steps: Sequence[Step], ex: Exchange) -> None:
+        for step in steps:
+            if self.stage_timing:
+                self._timed(ex, getattr(step, "__qualname__", "step").split(".")[0],
+                            lambda s=step: s(ex))
+            else:
+                step(ex)
+
+    @staticmethod
+    def _timed(ex: Exchange, name: str, work: Any) -> Any:
+        t0 = time.perf_counter()
+        result = work()
+        ex.timings[name] = ex.timings.get(name, 0.0) + time.perf_counter() - t0
+        return result
+
+    def _receipt(self, ex: Exchange) -> ReceiptInfo:
+        assert ex.partner is not None and ex.message_type is not None
+        return ReceiptInfo(
+            receipt_id=ex.id, conversation_id=ex.conversation_id, received_at=ex.received_at,
+            partner_id=ex.partner.id, message_type=ex.message_type.id,
+            message_name=ex.message_type.name, message_version=ex.message_type.version,
+            message_id=ex.idempotency_key, sha256=ex.sha256,
+            status="parked" if ex.parked_reason else "accepted",
+        )
+
+    def _repeat(self, ex: Exchange, stored: StoredReceipt) -> Answer:
+        assert ex.message_type is not None
+        if stored.sha256 != ex.sha256:
+            raise DuplicateConflict(
+                f"message id {ex.idempotency_key.split(':', 2)[-1]!r} was already used for a "
+                f"different document (receipt {stored.receipt_id}); use a new reference",
+                context={"original_receipt_id": stored.receipt_id})
+        self.metrics.count(m.DUPLICATES, message_type=ex.message_type.id)
+        log.info("message.duplicate", original_receipt_id=stored.receipt_id,
+                 **{**ex.log_context, "conversation_id": stored.conversation_id})
+        return Answer(202, True, stored.receipt_xml, stored.receipt, stored.conversation_id,
+                      duplicate=True)
+
+    def _reject(self, ex: Exchange, err: GatewayError) -> Answer:
+        problems, more = cap_problems(err.problems, self.problem_cap)
+        rejection = RejectionInfo(
+            rejection_id=new_id(), received_at=ex.received_at or utc_now_iso(), code=err.code,
+            summary=err.message, http_status=err.http_status, problems=problems,
+            more=more, sha256=ex.sha256,
+            message_type=ex.message_type.id if ex.message_type else None,
+            partner_id=ex.partner.id if ex.partner else None,
+            original_receipt_id=err.context.get("original_receipt_id"),
+        )
+        label = ex.message_type.id if ex.message_type else "unknown"
+        self.metrics.count(m.REJECTED, message_type=label, code=err.code)
+        level = log.error if isinstance(err, ServiceUnavailable) else log.info
+        level("message.rejected", code=err.code, problems=len(err.problems),
+              http_status=err.http_status, **ex.log_context)
+        document = self.signer.sign_to_bytes(rejection.to_xml())
+        return Answer(err.http_status, False, document, rejection.as_dict(), error=err)
+

@@ -1,0 +1,148 @@
+"""The intake steps, each ``step(exchange) -> exchange``, in the order they run.
+
+    authenticate -> parse -> identify -> authorise -> idempotency_key     (front: cheap checks)
+    [duplicate check against the journal, in intake.py]
+    validate -> map_to_canonical -> route -> sign_outbound                 (back: the real work)
+
+A step raises a ``GatewayError`` to stop the message; ``intake.py`` turns that into a signed
+rejection. Steps never touch the network or the journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gateway.canonical.model import to_json_bytes
+from gateway.canonical.registry import CanonicalKinds
+from gateway.errors import InvalidMessage, NoRoute
+from gateway.mapping.engine import Mapping
+from gateway.partners import PartnerRegistry
+from gateway.pipeline.exchange import Exchange, new_id
+from gateway.ports import OutboundMessage
+from gateway.registry import MessageTypeRegistry
+from gateway.routing import RoutingTable
+from gateway.signing.detached import sign_body
+from gateway.signing.keys import SigningKey
+from gateway.xml.safe_parser import XmlLimits, parse_untrusted
+
+Step = Callable[[Exchange], Exchange]
+
+
+def authenticate(partners: PartnerRegistry) -> Step:
+    def step(ex: Exchange) -> Exchange:
+        ex.partner = partners.authenticate(ex.authorization)
+        return ex
+    return step
+
+
+def parse(limits: XmlLimits) -> Step:
+    def step(ex: Exchange) -> Exchange:
+        if ex.document is None:      # SOAP adapters hand over the Body's child, already parsed
+            ex.document = parse_untrusted(ex.body, limits).getroot()
+        return ex
+    return step
+
+
+def identify(registry: MessageTypeRegistry) -> Step:
+    def step(ex: Exchange) -> Exchange:
+        assert ex.document is not None
+        found = registry.identify(ex.document)
+        ex.message_type, ex.document_message_id = found.message_type, found.message_id
+        return ex
+    return step
+
+
+def authorise(partners: PartnerRegistry) -> Step:
+    def step(ex: Exchange) -> Exchange:
+        assert ex.partner is not None and ex.message_type is not None
+        partners.authorise(ex.partner, ex.message_type.id)
+        return ex
+    return step
+
+
+def idempotency_key(ex: Exchange) -> Exchange:
+    """The document's own message id, else the sender's header, else the body's SHA-256."""
+    assert ex.message_type is not None
+    if ex.document_message_id:
+        ex.idempotency_key = f"doc:{ex.message_type.family}:{ex.document_message_id}"
+    elif ex.idempotency_header:
+        ex.idempotency_key = f"hdr:{ex.idempotency_header.strip()[:200]}"
+    else:
+        ex.idempotency_key = f"sha256:{ex.sha256}"
+    return ex
+
+
+def validate(registry: MessageTypeRegistry, problem_cap: int) -> Step:
+    def step(ex: Exchange) -> Exchange:
+        assert ex.message_type is not None and ex.document is not None
+        problems = registry.validate(ex.message_type, ex.document, ex.body)
+        if problems:
+            raise InvalidMessage(
+                f"the {ex.message_type.name} does not conform to its schema "
+                f"({len(problems)} problem(s))", code="GW-XSD-INVALID", problems=problems)
+        return ex
+    return step
+
+
+def map_to_canonical(mappings: dict[str, Mapping], kinds: CanonicalKinds) -> Step:
+    def step(ex: Exchange) -> Exchange:
+        assert ex.message_type is not None and ex.document is not None
+        plain = mappings[ex.message_type.mapping_file].apply(ex.document)
+        kind = kinds.get(ex.message_type.canonical_kind)
+        ex.canonical = kind.build(plain)
+        kind.check(ex.canonical)                       # first layer of business rules
+        ex.canonical_json = to_json_bytes(ex.canonical)
+        ex.routing_attributes = kind.routing_attributes(ex.canonical)
+        ex.routing_attributes.update(source_format=ex.message_type.id,
+                                     routing_class=ex.message_type.routing_class,
+                                     partner=ex.partner.id if ex.partner else "")
+        return ex
+    return step
+
+
+def route(routing: RoutingTable, parking_exchange: str) -> Step:
+    def step(ex: Exchange) -> Exchange:
+        assert ex.message_type is not None
+        kind = ex.message_type.canonical_kind
+        try:
+            destination = routing.route_for(kind, ex.routing_attributes)
+            exchange, key, extra = destination.exchange, destination.routing_key, \
+                {"x-route": destination.route}
+        except NoRoute as exc:
+            ex.parked_reason = exc.message
+            exchange, key, extra = parking_exchange, f"unrouted.{kind}", \
+                {"x-gateway-reason": f"{exc.code}: {exc.message}"}
+        ex.outbox.append(OutboundMessage(
+            id=new_id(), conversation_id=ex.conversation_id, kind=kind,
+            exchange=exchange, routing_key=key, body=ex.canonical_json,
+            headers=_bus_headers(ex, extra)))
+        return ex
+    return step
+
+
+def sign_outbound(key: SigningKey) -> Step:
+    def step(ex: Exchange) -> Exchange:
+        ex.outbox = [
+            OutboundMessage(**{**m.__dict__, "headers": {**m.headers, **sign_body(key, m.body)}})
+            for m in ex.outbox
+        ]
+        return ex
+    return step
+
+
+def _bus_headers(ex: Exchange, extra: dict[str, str]) -> dict[str, str]:
+    assert ex.message_type is not None and ex.partner is not None
+    headers: dict[str, Any] = {
+        "x-conversation-id": ex.conversation_id,
+        "x-receipt-id": ex.id,
+        "x-partner": ex.partner.id,
+        "x-source-format": ex.message_type.id,
+        "x-canonical-kind": ex.message_type.canonical_kind,
+        "x-canonical-version": getattr(ex.canonical, "canonical_version", ""),
+        **extra,
+    }
+    reference = ex.routing_attributes.get("reference")
+    if reference:
+        headers["x-reference"] = reference
+    return headers

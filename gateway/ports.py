@@ -1,0 +1,122 @@
+"""Ports: what the core needs from the outside world, and the records that cross them.
+
+Each port is small. The SQLite and PostgreSQL stores in ``adapters/store`` implement the
+journal ports; ``adapters/amqp`` publishes the outbox; ``tests/fakes.py`` has in-memory
+fakes for unit tests. Writes are ``async`` because real stores group-commit them (one
+transaction and one fsync for a batch of requests); reads are plain calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message to publish on RabbitMQ, signed, stored in the outbox with its cause."""
+
+    id: str
+    conversation_id: str
+    kind: str
+    exchange: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, str]
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class AcceptedMessage:
+    """Everything stored, in one transaction, before a receipt goes back to the sender."""
+
+    receipt_id: str
+    conversation_id: str
+    partner_id: str
+    idempotency_key: str
+    message_type: str
+    channel: str
+    received_at: str
+    sha256: str
+    body: bytes
+    canonical_json: bytes
+    receipt_xml: bytes
+    receipt: dict[str, Any]
+    reference: str | None
+    outbox: tuple[OutboundMessage, ...]
+    status: str = "accepted"
+    event_detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredReceipt:
+    """The original answer to a message, returned verbatim to a repeat."""
+
+    receipt_id: str
+    conversation_id: str
+    sha256: str
+    receipt_xml: bytes
+    receipt: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    seq: int
+    message: OutboundMessage
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A signed notification for a partner, born from a clearance decision."""
+
+    id: str
+    conversation_id: str
+    partner_id: str
+    kind: str
+    created_at: str
+    document: bytes
+    decision_id: str
+    summary: dict[str, Any]
+    push: bool
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class PushJob:
+    notification: Notification
+    callback_url: str
+    attempts: int
+
+
+class MessageJournal(Protocol):
+    def find(self, partner_id: str, idempotency_key: str) -> StoredReceipt | None: ...
+
+    async def record(self, message: AcceptedMessage) -> tuple[StoredReceipt, bool]:
+        """Store atomically; ``(existing, False)`` if the key was taken meanwhile."""
+        ...
+
+
+class Outbox(Protocol):
+    async def claim(self, owner: str, limit: int, lease_seconds: float) -> list[OutboxRow]: ...
+
+    async def settle(self, sent: list[int], failed: dict[int, str],
+                     parked: dict[int, str]) -> None: ...
+
+
+class Conversations(Protocol):
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None: ...
+
+    def notifications(self, conversation_id: str) -> list[Notification]: ...
+
+    async def record_decision(self, notification: Notification, status: dict[str, Any],
+                              callback_url: str | None) -> bool:
+        """Store a notification and the new status; ``False`` if the decision was seen."""
+        ...
+
+
+class PushQueue(Protocol):
+    async def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[PushJob]: ...
+
+    async def push_result(self, notification_id: str, *, delivered: bool, error: str | None,
+                          retry_at: str | None) -> None: ...

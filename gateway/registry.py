@@ -1,0 +1,177 @@
+"""The message-type registry: which document is which, and what to do with it.
+
+Entries are data (``config/message_types.toml``) keyed by the root element's namespace and
+local name, narrowed by an optional ``select`` XPath and by the version the document states.
+Each entry names its schema, mapping, canonical kind and routing class. Schemas are compiled
+once, at start-up, from local files only.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from gateway.errors import ConfigurationError, Problem, UnknownMessageType, trim_value
+from gateway.xml.schema_problems import problems_from_log
+
+
+@dataclass(frozen=True)
+class MessageType:
+    """One registered message format and version."""
+
+    id: str
+    name: str
+    namespace: str
+    local_name: str
+    version: str
+    schema_file: str
+    mapping_file: str
+    canonical_kind: str
+    routing_class: str
+    family: str
+    namespaces: Mapping[str, str] = field(default_factory=dict)
+    select: str | None = None
+    version_xpath: str | None = None
+    message_id_xpath: str | None = None
+
+    @property
+    def root_tag(self) -> str:
+        return f"{{{self.namespace}}}{self.local_name}" if self.namespace else self.local_name
+
+
+class _LocalOnlyResolver(etree.Resolver):
+    """Schema includes/imports may only come from the schemas folder."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self._root = root.resolve()
+
+    def resolve(self, url: str, pubid: str, context: Any) -> Any:
+        if "://" in url and not url.startswith("file://"):
+            raise ConfigurationError(f"schema import from the network is not allowed: {url}")
+        path = Path(url.removeprefix("file://")).resolve()
+        if not path.is_relative_to(self._root):
+            raise ConfigurationError(f"schema import outside {self._root}: {url}")
+        return None  # let libxml2 load the local file
+
+
+def compile_schema(path: Path, schemas_root: Path) -> etree.XMLSchema:
+    """Compile one XSD from local files (no network, no DTDs)."""
+    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+    parser.resolvers.add(_LocalOnlyResolver(schemas_root))
+    try:
+        return etree.XMLSchema(etree.parse(str(path), parser))
+    except (OSError, etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
+        raise ConfigurationError(f"cannot compile schema {path}: {exc}") from exc
+
+
+@dataclass
+class Identified:
+    """A document matched to its registry entry."""
+
+    message_type: MessageType
+    message_id: str | None
+
+
+class MessageTypeRegistry:
+    """Look up message types by root element and validate documents against their schema."""
+
+    def __init__(self, types: list[MessageType], schemas: dict[str, etree.XMLSchema]) -> None:
+        self._by_root: dict[str, list[MessageType]] = {}
+        for mt in types:
+            self._by_root.setdefault(mt.root_tag, []).append(mt)
+        self._types = {mt.id: mt for mt in types}
+        self._schemas = schemas
+        self._xpaths: dict[tuple[str, str], etree.XPath] = {}
+        for mt in types:
+            for expr in (mt.select, mt.version_xpath, mt.message_id_xpath):
+                if expr:
+                    self._xpaths[(mt.id, expr)] = etree.XPath(expr, namespaces=dict(mt.namespaces))
+
+    @classmethod
+    def load(cls, config_file: Path, schemas_root: Path) -> MessageTypeRegistry:
+        raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        types = [_entry(item) for item in raw.get("message_type", [])]
+        compiled: dict[str, etree.XMLSchema] = {}
+        for mt in types:
+            if mt.schema_file not in compiled:
+                compiled[mt.schema_file] = compile_schema(schemas_root / mt.schema_file, schemas_root)
+        return cls(types, compiled)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._types.values())
+
+    def get(self, type_id: str) -> MessageType:
+        return self._types[type_id]
+
+    def identify(self, root: etree._Element) -> Identified:
+        """Find the registry entry for a parsed document, or raise ``UnknownMessageType``."""
+        candidates = self._by_root.get(root.tag, [])
+        name = etree.QName(root)
+        if not candidates:
+            raise UnknownMessageType(
+                f"no message type is registered for root element {name.localname!r}"
+                + (f" in namespace {name.namespace!r}" if name.namespace else " (no namespace)"),
+                problems=[Problem(UnknownMessageType.code, "unknown root element",
+                                  pointer="/" + name.localname, line=root.sourceline)],
+            )
+        selected = [mt for mt in candidates if not mt.select or self._eval(mt, mt.select, root)]
+        for mt in selected:
+            stated = self._text(mt, mt.version_xpath, root) if mt.version_xpath else None
+            if stated in (None, "", mt.version):
+                message_id = self._text(mt, mt.message_id_xpath, root)
+                return Identified(mt, trim_value(message_id, 200) if message_id else None)
+        stated_versions = {self._text(mt, mt.version_xpath, root) for mt in selected
+                           if mt.version_xpath}
+        raise UnknownMessageType(
+            f"{name.localname!r} is registered, but not in the version or variant this document "
+            f"states ({', '.join(sorted(v for v in stated_versions if v)) or 'unstated'}); "
+            f"supported: {', '.join(sorted(mt.version for mt in candidates))}",
+            code="GW-MSG-UNSUPPORTED-VERSION",
+        )
+
+    def validate(
+        self, mt: MessageType, element: etree._Element, body: bytes | None
+    ) -> list[Problem]:
+        """All schema problems of ``element`` (empty when valid)."""
+        schema = self._schemas[mt.schema_file]
+        if schema.validate(element):
+            return []
+        return problems_from_log(schema.error_log, element, body)
+
+    def schema(self, mt: MessageType) -> etree.XMLSchema:
+        return self._schemas[mt.schema_file]
+
+    def _eval(self, mt: MessageType, expr: str, root: etree._Element) -> Any:
+        return self._xpaths[(mt.id, expr)](root)
+
+    def _text(self, mt: MessageType, expr: str | None, root: etree._Element) -> str | None:
+        if not expr:
+            return None
+        result = self._eval(mt, expr, root)
+        if isinstance(result, list):
+            result = result[0] if result else None
+            if isinstance(result, etree._Element):
+                result = result.text
+        return str(result).strip() if result is not None else None
+
+
+def _entry(item: dict[str, Any]) -> MessageType:
+    try:
+        ns, _, local = item["root"].rpartition("}")
+        return MessageType(
+            id=item["id"], name=item["name"], namespace=ns.lstrip("{"), local_name=local,
+            version=str(item["version"]), schema_file=item["schema"],
+            mapping_file=item["mapping"], canonical_kind=item["canonical_kind"],
+            routing_class=item["routing_class"], family=item["family"],
+            namespaces=item.get("namespaces", {}), select=item.get("select"),
+            version_xpath=item.get("version_xpath"),
+            message_id_xpath=item.get("message_id_xpath"),
+        )
+    except KeyError as exc:
+        raise ConfigurationError(f"message type entry {item.get('id')!r} lacks {exc}") from exc
