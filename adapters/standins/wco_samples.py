@@ -1,0 +1,371 @@
+"""Builder for synthetic WCO Data Model 3.6 DEC declarations (MetaData + Declaration).
+
+``build_dec()`` returns a complete ``md:MetaData`` document wrapping a ``Declaration`` as a
+national customs service receives it from a broker: an import declaration (``IMA``, procedure
+40 00) of goods coming by road, with agent, declarant, exporter, importer, buyer and seller,
+border transport means, container and seal, goods location, customs valuation,
+trade terms, invoice, a previous document (CMR) and, per goods item, customs and statistical
+value, a licence (and a phytosanitary certificate for plant products), the 8-digit commodity
+code, customs duty (A00) and VAT (B00) lines, gross and net mass, origin and packaging.
+
+The document is valid against ``schemas/wco/dec-3.6/WCO_DocumentMetaData_DMS_2.xsd`` and its
+elements follow schema order. Everything is invented; the output is deterministic for a
+given set of arguments (``seed`` picks the goods and drives quantities and prices). Only the
+standard library is used: the text is built directly as strings (values escaped), which keeps
+a 999-item declaration (~2 MB) well under a second.
+
+The builder does not police its arguments: ``items`` above 999 or an ``hs_codes`` entry that
+is not 8 digits yield a document that the schema rejects, which negative tests use.
+``declared_item_count`` sets ``GoodsItemQuantity`` independently of the items built.
+
+Regenerate the fixtures with::
+
+    python -m adapters.standins.wco_samples --items 3 > tests/fixtures/wco/dec_valid_3_items.xml
+    python -m adapters.standins.wco_samples --items 3 --lrn LRN-MISMATCH-0001 \\
+        --declared-item-count 5 > tests/fixtures/wco/dec_item_count_mismatch.xml
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from decimal import Decimal
+from xml.sax.saxutils import escape, quoteattr
+
+MD_NS = "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2"
+DEC_NS = "urn:wco:datamodel:WCO:DEC-DMS:2"
+
+ISSUE_DATE_TIME = "20261128101500+01"  # formatCode 304: CCYYMMDDHHMMSSZZZ
+INVOICE_DATE = "20261120"  # formatCode 102: CCYYMMDD
+
+# National currency and EUR rate by the country of the declaration office (else EUR).
+NATIONAL_CURRENCY = {
+    "MK": ("MKD", "61.49500"),
+    "RS": ("RSD", "117.15000"),
+    "AL": ("ALL", "98.70000"),
+}
+
+# (HS code, description, origin, unit price EUR cents, net grams per unit, units per package,
+#  package tare grams, duty rate %, plant product -> phytosanitary certificate)
+CATALOGUE: list[tuple[str, str, str, int, int, int, int, int, bool]] = [
+    ("08051020", "Fresh sweet oranges, Valencia, class I, in cartons of 15 kg",
+     "EG", 1350, 15000, 1, 900, 10, True),
+    ("84713000", "Portable notebook computers, 14 inch, 16 GB RAM, 512 GB SSD",
+     "CN", 48900, 1600, 5, 1200, 0, False),
+    ("61091000", "Men's T-shirts of cotton, knitted, assorted sizes and colours",
+     "TR", 410, 180, 50, 600, 15, False),
+    ("85171300", "Smartphones, dual SIM, 128 GB, with charger and cable",
+     "CN", 21500, 420, 20, 900, 0, False),
+    ("07020000", "Fresh tomatoes, round, class I, in crates of 6 kg",
+     "TR", 950, 6000, 1, 500, 12, True),
+    ("94036010", "Wooden dining-room furniture, oak tables, flat-packed",
+     "PL", 23000, 38000, 1, 2500, 5, False),
+    ("39269097", "Articles of plastics: storage boxes with lids, polypropylene",
+     "CN", 320, 450, 24, 700, 7, False),
+    ("09011100", "Coffee, not roasted, not decaffeinated, arabica, in jute bags",
+     "BR", 40500, 60000, 1, 600, 1, True),
+]
+HS_DESCRIPTIONS = {row[0]: row for row in CATALOGUE}
+VAT_RATE = 18
+
+# ISO 6346 letter values: A=10, B=12 ... Z=38, skipping the multiples of 11.
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ISO6346 = dict(zip(_LETTERS, [v for v in range(10, 39) if v % 11], strict=True))
+
+
+def iso6346_check_digit(code: str) -> str:
+    """Check digit of a container number (or MRN): sum(value * 2**i) mod 11, 10 -> 0."""
+    total = sum((int(c) if c.isdigit() else _ISO6346[c]) << i for i, c in enumerate(code))
+    return str(total % 11 % 10)
+
+
+def _money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _kg(grams: int) -> str:
+    return f"{grams // 1000}.{grams % 1000:03d}"
+
+
+class _Writer:
+    """Tiny XML writer over a list of strings: one element a line, indented by one space
+    per level (keeps a 3-item declaration near 10 KB), values escaped."""
+
+    __slots__ = ("parts", "depth")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.depth = 0
+
+    def open(self, name: str, attrs: str = "") -> None:
+        self.parts.append(f"{' ' * self.depth}<{name}{attrs}>\n")
+        self.depth += 1
+
+    def close(self, name: str) -> None:
+        self.depth -= 1
+        self.parts.append(f"{' ' * self.depth}</{name}>\n")
+
+    def leaf(self, name: str, value: object, **attrs: str) -> None:
+        a = "".join(f" {k}={quoteattr(v)}" for k, v in attrs.items())
+        self.parts.append(f"{' ' * self.depth}<{name}{a}>{escape(str(value))}</{name}>\n")
+
+    def address(self, city: str, country: str, line: str, postcode: str) -> None:
+        self.open("Address")
+        self.leaf("CityName", city)
+        self.leaf("CountryCode", country)
+        self.leaf("Line", line)
+        self.leaf("PostcodeID", postcode)
+        self.close("Address")
+
+
+IMPORTER = ("Vardar Trade DOO Skopje", "MK4030998765432", "Skopje", "MK",
+            "Bul. Partizanski odredi 62", "1000")
+EXPORTER = ("Schwaben Handels GmbH", "DE123456789012345", "Stuttgart", "DE",
+            "Industriestrasse 12", "70565")
+AGENT = ("Balkan Customs Brokers DOOEL", "MK4030006012345", "Skopje", "MK",
+         "Ul. Jane Sandanski 14", "1000")
+
+
+def _party(w: _Writer, tag: str, party: tuple[str, ...], *, address: bool = True,
+           email: str | None = None, function_code: str | None = None) -> None:
+    name, ident, city, country, line, postcode = party
+    w.open(tag)
+    w.leaf("Name", name)
+    w.leaf("ID", ident)
+    if function_code:
+        w.leaf("FunctionCode", function_code)
+    if address:
+        w.address(city, country, line, postcode)
+    if email:
+        w.open("Communication")
+        w.leaf("ID", email)
+        w.leaf("TypeCode", "EM")
+        w.close("Communication")
+    w.close(tag)
+
+
+def build_dec(
+    items: int = 3,
+    lrn: str = "LRN-0001",
+    *,
+    office: str = "MK001005",
+    type_code: str = "IMA",
+    declared_item_count: int | None = None,
+    hs_codes: list[str] | None = None,
+    seed: int = 0,
+) -> bytes:
+    """Return a MetaData+Declaration document (UTF-8 bytes with XML declaration)."""
+    rng = random.Random(seed)
+    country = office[:2].upper()
+    currency, rate = NATIONAL_CURRENCY.get(country, ("EUR", "1.00000"))
+    rate_milli = int(Decimal(rate) * 1000)  # national units per 1000 EUR
+    container = "MSKU" + f"{(seed * 7919 + 123456) % 1000000:06d}"
+    container += iso6346_check_digit(container)
+
+    # ---- goods items first: the header carries their totals
+    body = _Writer()
+    body.depth = 3
+    total_invoice = total_gross = total_packages = 0
+    for i in range(items):
+        seq = i + 1
+        if hs_codes:
+            hs = hs_codes[i % len(hs_codes)]
+            row = HS_DESCRIPTIONS.get(hs)
+        else:
+            row = CATALOGUE[(seed + i) % len(CATALOGUE)]
+            hs = row[0]
+        if row is None:
+            row = (hs, f"Goods of commodity code {hs}", "CN", 1000, 1000, 10, 500, 5, False)
+        _, description, origin, price, net_unit, per_pack, tare, duty_rate, plant = row
+        packages = rng.randint(2, 40)
+        units = packages * per_pack
+        invoice_cents = units * price * rng.randint(95, 105) // 100
+        net_g = units * net_unit
+        gross_g = net_g + packages * tare
+        value = invoice_cents * rate_milli // 1000  # national currency cents
+        customs_value = value + value * 3 // 100  # + freight to the border (3 %)
+        duty = customs_value * duty_rate // 100
+        vat = (customs_value + duty) * VAT_RATE // 100
+        total_invoice += invoice_cents
+        total_gross += gross_g
+        total_packages += packages
+
+        w = body
+        w.open("GovernmentAgencyGoodsItem")
+        w.leaf("CustomsValueAmount", _money(customs_value), currencyID=currency)
+        w.leaf("SequenceNumeric", seq)
+        w.leaf("StatisticalValueAmount", _money(customs_value), currencyID=currency)
+        w.open("AdditionalDocument")
+        w.leaf("CategoryCode", "L")
+        w.leaf("ID", "LIC-2026-0042")
+        w.leaf("TypeCode", "100")
+        w.close("AdditionalDocument")
+        if plant:
+            w.open("AdditionalDocument")
+            w.leaf("CategoryCode", "N")
+            w.leaf("ID", f"PHYTO-{origin}-2026-{(seed * 1000 + seq) % 1000000:06d}")
+            w.leaf("Name", "Phytosanitary certificate")
+            w.leaf("TypeCode", "851")
+            w.close("AdditionalDocument")
+        w.open("Commodity")
+        w.leaf("Description", description)
+        w.open("Classification")
+        w.leaf("ID", hs)
+        w.leaf("IdentificationTypeCode", "TSP")
+        w.close("Classification")
+        for code, base, rate_pct, amount in (
+            ("A00", customs_value, duty_rate, duty),
+            ("B00", customs_value + duty, VAT_RATE, vat),
+        ):
+            w.open("DutyTaxFee")
+            w.leaf("AdValoremTaxBaseAmount", _money(base), currencyID=currency)
+            w.leaf("TaxRateNumeric", rate_pct)
+            w.leaf("TypeCode", code)
+            w.open("Payment")
+            w.leaf("MethodCode", "A")
+            w.leaf("TaxAssessedAmount", _money(amount), currencyID=currency)
+            w.close("Payment")
+            w.close("DutyTaxFee")
+        w.open("GoodsMeasure")
+        w.leaf("GrossMassMeasure", _kg(gross_g), unitCode="KGM")
+        w.leaf("NetNetWeightMeasure", _kg(net_g), unitCode="KGM")
+        w.close("GoodsMeasure")
+        w.close("Commodity")
+        w.open("GovernmentProcedure")
+        w.leaf("CurrentCode", "40")
+        w.leaf("PreviousCode", "00")
+        w.close("GovernmentProcedure")
+        w.open("Origin")
+        w.leaf("CountryCode", origin)
+        w.close("Origin")
+        w.open("Packaging")
+        w.leaf("SequenceNumeric", 1)
+        w.leaf("MarksNumbersID", f"{container} SWH/{seq:03d} 1-{packages}")
+        w.leaf("QuantityQuantity", packages)
+        w.leaf("TypeCode", "PK")
+        w.close("Packaging")
+        w.close("GovernmentAgencyGoodsItem")
+
+    # ---- header
+    h = _Writer()
+    h.parts.append('<?xml version="1.0" encoding="UTF-8"?>\n')
+    h.open("md:MetaData", f' xmlns:md="{MD_NS}"')
+    h.leaf("md:WCODataModelVersionCode", "3.6")
+    h.leaf("md:WCOTypeName", "DEC")
+    h.leaf("md:ResponsibleCountryCode", country)
+    h.leaf("md:ResponsibleAgencyName", "Customs Administration")
+    h.leaf("md:AgencyAssignedCustomizationVersionCode", "1")
+    h.open("Declaration", f' xmlns="{DEC_NS}"')
+    h.leaf("FunctionCode", 9)
+    h.leaf("FunctionalReferenceID", lrn)
+    h.open("IssueDateTime")
+    h.leaf("DateTimeString", ISSUE_DATE_TIME, formatCode="304")
+    h.close("IssueDateTime")
+    h.leaf("TypeCode", type_code)
+    h.leaf("GoodsItemQuantity", items if declared_item_count is None else declared_item_count)
+    h.leaf("DeclarationOfficeID", office)
+    h.leaf("InvoiceAmount", _money(total_invoice), currencyID="EUR")
+    h.leaf("TotalGrossMassMeasure", _kg(total_gross), unitCode="KGM")
+    h.leaf("TotalPackageQuantity", total_packages)
+    _party(h, "Agent", AGENT, address=False, function_code="2")
+    h.open("BorderTransportMeans")
+    h.leaf("ID", "SK-4127-AB")
+    h.leaf("IdentificationTypeCode", "30")
+    h.leaf("TypeCode", "31")
+    h.leaf("RegistrationNationalityCode", "MK")
+    h.leaf("ModeCode", "3")
+    h.close("BorderTransportMeans")
+    h.open("CurrencyExchange")
+    h.leaf("CurrencyTypeCode", "EUR")
+    h.leaf("RateNumeric", rate)
+    h.close("CurrencyExchange")
+    _party(h, "Declarant", IMPORTER, email="customs@vardartrade.mk")
+    _party(h, "Exporter", EXPORTER)
+    h.open("GoodsShipment")
+    h.leaf("TransactionNatureCode", "11")
+    _party(h, "Buyer", IMPORTER, address=False)
+    h.open("Consignment")
+    h.leaf("ContainerCode", "1")
+    h.open("ArrivalTransportMeans")
+    h.leaf("ID", "SK-4127-AB")
+    h.leaf("IdentificationTypeCode", "30")
+    h.leaf("ModeCode", "3")
+    h.close("ArrivalTransportMeans")
+    h.open("GoodsLocation")
+    h.leaf("Name", "Customs terminal Skopje - Bunardzik")
+    h.leaf("ID", f"{office}-T01")
+    h.leaf("TypeCode", "B")
+    h.open("Address")
+    h.leaf("CityName", "Ilinden")
+    h.leaf("CountryCode", country)
+    h.leaf("Line", "Industriska zona Bunardzik bb")
+    h.leaf("PostcodeID", "1041")
+    h.close("Address")
+    h.close("GoodsLocation")
+    h.open("TransportEquipment")
+    h.leaf("SequenceNumeric", 1)
+    h.leaf("ID", container)
+    h.open("Seal")
+    h.leaf("SequenceNumeric", 1)
+    h.leaf("ID", f"SL{7000000 + seed % 1000000}")
+    h.close("Seal")
+    h.close("TransportEquipment")
+    h.close("Consignment")
+    h.open("CustomsValuation")
+    h.leaf("FreightChargeAmount", _money(total_invoice * 3 // 100), currencyID="EUR")
+    h.close("CustomsValuation")
+    h.open("Destination")
+    h.leaf("CountryCode", country)
+    h.close("Destination")
+    h.open("ExportCountry")
+    h.leaf("ID", "DE")
+    h.close("ExportCountry")
+    head = "".join(h.parts)
+
+    t = _Writer()
+    t.depth = 3
+    _party(t, "Importer", IMPORTER)
+    t.open("Invoice")
+    t.leaf("ID", f"INV-2026-{4711 + seed:05d}")
+    t.open("IssueDateTime")
+    t.leaf("DateTimeString", INVOICE_DATE, formatCode="102")
+    t.close("IssueDateTime")
+    t.close("Invoice")
+    t.open("PreviousDocument")
+    t.leaf("CategoryCode", "Z")
+    t.leaf("ID", f"CMR-DE-2026-{88120 + seed:06d}")
+    t.leaf("TypeCode", "730")
+    t.leaf("LineNumeric", 1)
+    t.close("PreviousDocument")
+    _party(t, "Seller", EXPORTER, address=False)
+    t.open("TradeTerms")
+    t.leaf("ConditionCode", "FCA")
+    t.leaf("LocationName", "Stuttgart")
+    t.close("TradeTerms")
+    t.depth = 2
+    t.close("GoodsShipment")
+    t.close("Declaration")
+    t.close("md:MetaData")
+    return (head + "".join(body.parts) + "".join(t.parts)).encode("utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Write a sample WCO DEC declaration to stdout.")
+    ap.add_argument("--items", type=int, default=3)
+    ap.add_argument("--lrn", default="LRN-0001")
+    ap.add_argument("--office", default="MK001005")
+    ap.add_argument("--type-code", default="IMA")
+    ap.add_argument("--declared-item-count", type=int)
+    ap.add_argument("--hs-code", action="append", dest="hs_codes")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    sys.stdout.buffer.write(
+        build_dec(a.items, a.lrn, office=a.office, type_code=a.type_code,
+                  declared_item_count=a.declared_item_count, hs_codes=a.hs_codes, seed=a.seed)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

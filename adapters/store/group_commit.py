@@ -1,0 +1,135 @@
+"""Group commit: many callers' writes, one transaction, one fsync.
+
+A single writer thread owns the write connection (opened in autocommit mode: the writer
+issues ``BEGIN``/``COMMIT`` itself). Callers hand it small operations
+(``op(connection) -> result``) and get a future back; the thread drains whatever is queued,
+runs each operation inside its own savepoint (one failing operation does not spoil the
+others), commits once, then resolves every future. Under load a batch holds dozens of
+requests, so durable (``synchronous=FULL``) commits cost little per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+
+from gateway.errors import ServiceUnavailable
+
+log = structlog.get_logger("gateway.journal")
+R = TypeVar("R")
+_STOP = object()
+
+
+class GroupCommitWriter:
+    """Runs write operations in batches on one connection in one thread."""
+
+    def __init__(self, connect: Callable[[], Any], *, begin: str = "BEGIN",
+                 max_batch: int = 512, name: str = "journal-writer") -> None:
+        self._connect = connect
+        self._begin = begin
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait()
+        if self._error is not None:
+            raise ServiceUnavailable(f"the journal cannot be opened: {self._error}")
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def submit(self, op: Callable[[Any], R]) -> concurrent.futures.Future[R]:
+        future: concurrent.futures.Future[R] = concurrent.futures.Future()
+        if not self._thread.is_alive():
+            future.set_exception(ServiceUnavailable("the journal writer is not running"))
+            return future
+        self._queue.put((future, op))
+        return future
+
+    async def run(self, op: Callable[[Any], R]) -> R:
+        return await asyncio.wrap_future(self.submit(op))
+
+    def run_sync(self, op: Callable[[Any], R], timeout: float = 30.0) -> R:
+        return self.submit(op).result(timeout)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            while True:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+                self._commit(conn, batch)
+        finally:
+            conn.close()
+
+    def _next_batch(self) -> list[tuple[concurrent.futures.Future[Any], Any]] | None:
+        first = self._queue.get()
+        if first is _STOP:
+            return None
+        batch = [first]
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._queue.put(_STOP)
+                break
+            batch.append(item)
+        return batch
+
+    def _commit(self, conn: Any, batch: list[tuple[concurrent.futures.Future[Any], Any]]) -> None:
+        outcomes: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
+        try:
+            cur = conn.cursor()
+            cur.execute(self._begin)
+            for future, op in batch:
+                cur.execute("SAVEPOINT op")
+                try:
+                    result = op(cur)
+                except Exception as exc:  # noqa: BLE001 - belongs to this caller only
+                    cur.execute("ROLLBACK TO SAVEPOINT op")
+                    outcomes.append((future, None, exc))
+                else:
+                    outcomes.append((future, result, None))
+                cur.execute("RELEASE SAVEPOINT op")
+            cur.execute("COMMIT")
+        except Exception as exc:  # noqa: BLE001 - the whole batch failed to commit
+            log.error("journal.commit_failed", error=str(exc), batch=len(batch))
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - nothing was open
+                pass
+            failure = ServiceUnavailable(f"the journal could not commit: {exc}")
+            for future, _ in batch:
+                if not future.done():
+                    future.set_exception(failure)
+            return
+        for future, result, error in outcomes:
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
