@@ -44,7 +44,7 @@ class AcceptedMessage:
     receipt: dict[str, Any]
     reference: str | None
     outbox: tuple[OutboundMessage, ...]
-    status: str = "accepted"
+    status: str = "submitted"                  # conversation status: submitted | parked
     event_detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -119,4 +119,4 @@ class PushQueue(Protocol):
     async def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[PushJob]: ...
 
     async def push_result(self, notification_id: str, *, delivered: bool, error: str | None,
-                          retry_at: str | None) -> None: ...
+                          retry_at: float | None) -> None: ...

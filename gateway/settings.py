@@ -32,6 +32,9 @@ class Settings:
     problem_cap: int = 25
     log_level: str = "info"
     push_max_attempts: int = 8
+    public_url: str = ""
+    country: str = "MK"
+    agency: str = "Customs Administration"
 
     @property
     def config_dir(self) -> Path:
@@ -77,4 +80,7 @@ class Settings:
             max_elements=int(env.get("GATEWAY_MAX_ELEMENTS", base.max_elements)),
             problem_cap=int(env.get("GATEWAY_PROBLEM_CAP", base.problem_cap)),
             log_level=env.get("GATEWAY_LOG_LEVEL", base.log_level),
+            public_url=env.get("GATEWAY_PUBLIC_URL", ""),
+            country=env.get("GATEWAY_COUNTRY", base.country),
+            agency=env.get("GATEWAY_AGENCY", base.agency),
         )

@@ -211,7 +211,7 @@ class SqliteJournal:
         return await self._writer.run(lambda cur: _claim_pushes(cur, owner, limit, lease_seconds))
 
     async def push_result(self, notification_id: str, *, delivered: bool, error: str | None,
-                          retry_at: str | None) -> None:
+                          retry_at: float | None) -> None:
         await self._writer.run(
             lambda cur: _push_result(cur, notification_id, delivered, error, retry_at))
 
@@ -331,7 +331,7 @@ def _claim_pushes(cur: sqlite3.Cursor, owner: str, limit: int, lease: float) -> 
 
 
 def _push_result(cur: sqlite3.Cursor, notification_id: str, delivered: bool,
-                 error: str | None, retry_at: str | None) -> None:
+                 error: str | None, retry_at: float | None) -> None:
     now = utc_now_iso()
     if delivered:
         state, next_at = "delivered", None

@@ -35,6 +35,7 @@ class Exchange:
     received_at: str = field(default_factory=utc_now_iso)
     sha256: str = ""
     document: etree._Element | None = None           # the business document (SOAP: Body child)
+    wire_bytes: bytes | None = None                  # what came over the wire, if not ``body``
     partner: Partner | None = None
     message_type: MessageType | None = None
     document_message_id: str | None = None

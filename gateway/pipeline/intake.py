@@ -13,8 +13,8 @@ nothing; any problem becomes a signed rejection listing every problem (capped).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -57,7 +57,8 @@ class IntakeService:
     signer: XmlSigner
     metrics: Metrics
     problem_cap: int = 25
-    stage_timing: bool = field(default=False)
+    stage_timing: bool = False
+    after_commit: Callable[[], None] | None = None   # e.g. wake the outbox relay
 
     async def submit(self, ex: Exchange) -> Answer:
         started = time.perf_counter()
@@ -66,10 +67,10 @@ class IntakeService:
         try:
             answer = await self._process(ex)
         except GatewayError as err:
-            answer = self._reject(ex, err)
+            answer = self.reject(ex, err)
         except Exception as exc:  # noqa: BLE001 - last line of defence: answer, log, carry on
             log.exception("intake.internal_error")
-            answer = self._reject(ex, GatewayError(f"internal error: {type(exc).__name__}",
+            answer = self.reject(ex, GatewayError(f"internal error: {type(exc).__name__}",
                                                    code="GW-INTERNAL"))
         finally:
             structlog.contextvars.unbind_contextvars("message_id", "conversation_id")
@@ -94,7 +95,7 @@ class IntakeService:
             canonical_json=ex.canonical_json, receipt_xml=document, receipt=receipt.as_dict(),
             reference=ex.routing_attributes.get("reference") or None,
             outbox=tuple(ex.outbox),
-            status="parked" if ex.parked_reason else "accepted",
+            status="parked" if ex.parked_reason else "submitted",
             event_detail={"parked": ex.parked_reason} if ex.parked_reason else {},
         )
         t0 = time.perf_counter()
@@ -102,6 +103,8 @@ class IntakeService:
         ex.timings["journal"] = time.perf_counter() - t0
         if not created:
             return self._repeat(ex, stored)
+        if self.after_commit is not None:
+            self.after_commit()
         self.metrics.count(m.ACCEPTED, message_type=ex.message_type.id)
         if ex.parked_reason:
             self.metrics.count(m.PARKED, reason="no-route")
@@ -148,7 +151,8 @@ class IntakeService:
         return Answer(202, True, stored.receipt_xml, stored.receipt, stored.conversation_id,
                       duplicate=True)
 
-    def _reject(self, ex: Exchange, err: GatewayError) -> Answer:
+    def reject(self, ex: Exchange, err: GatewayError) -> Answer:
+        """A signed rejection for ``err`` (also used by adapters for 413/415/406)."""
         problems, more = cap_problems(err.problems, self.problem_cap)
         rejection = RejectionInfo(
             rejection_id=new_id(), received_at=ex.received_at or utc_now_iso(), code=err.code,

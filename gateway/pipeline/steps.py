@@ -76,7 +76,7 @@ def idempotency_key(ex: Exchange) -> Exchange:
 def validate(registry: MessageTypeRegistry, problem_cap: int) -> Step:
     def step(ex: Exchange) -> Exchange:
         assert ex.message_type is not None and ex.document is not None
-        problems = registry.validate(ex.message_type, ex.document, ex.body)
+        problems = registry.validate(ex.message_type, ex.document, ex.wire_bytes or ex.body)
         if problems:
             raise InvalidMessage(
                 f"the {ex.message_type.name} does not conform to its schema "

@@ -1,0 +1,217 @@
+"""One place wires everything: configuration, schemas, mappings, keys, journal, RabbitMQ.
+
+``build_gateway(settings)`` reads and compiles everything once (schemas, mappings, keys,
+partner registry, routes, topology) and returns a ``Gateway`` whose ``start()`` runs the
+background work on the current event loop: the outbox relay, the decision consumer and the
+push deliverer — plus, in sandbox mode, the stand-in partners. Nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from adapters.amqp.decision_consumer import DecisionConsumer
+from adapters.amqp.relay import OutboxRelay
+from adapters.amqp.topology import Names, connect, declare
+from adapters.observability import PrometheusMetrics
+from adapters.push import PushDeliverer
+from adapters.store.sqlite_journal import SqliteJournal, sqlite_path
+from gateway.canonical.registry import CanonicalKinds, default_kinds
+from gateway.checking import DocumentChecker
+from gateway.decisions import DecisionService
+from gateway.errors import ConfigurationError
+from gateway.mapping.engine import Mapping, load_mapping
+from gateway.metrics import Metrics
+from gateway.partners import PartnerRegistry
+from gateway.pipeline import steps
+from gateway.pipeline.intake import IntakeService
+from gateway.registry import MessageTypeRegistry
+from gateway.routing import RoutingTable
+from gateway.settings import Settings
+from gateway.signing.keys import SigningKey, TrustStore
+from gateway.signing.xmldsig import XmlSigner
+from gateway.topology import Topology
+from gateway.xml.safe_parser import XmlLimits
+
+log = structlog.get_logger("gateway.bootstrap")
+GATEWAY_OWNER = "gateway"
+
+
+def open_journal(settings: Settings) -> Any:
+    url = settings.journal_url
+    if url.startswith("sqlite:///"):
+        return SqliteJournal(sqlite_path(url)).open()
+    if url.startswith(("postgresql://", "postgres://")):
+        from adapters.store.postgres_journal import PostgresJournal
+
+        return PostgresJournal(url).open()
+    raise ConfigurationError(f"GATEWAY_DB_URL must be sqlite:///… or postgresql://…, not {url!r}")
+
+
+def load_signing_key(settings: Settings, name: str) -> SigningKey:
+    return SigningKey.load(settings.keys_dir / f"{name}.key", settings.keys_dir / f"{name}.crt")
+
+
+def load_trust(settings: Settings, partners: PartnerRegistry) -> TrustStore:
+    trust = TrustStore()
+    for partner in partners.partners.values():
+        for cert in partner.certificates:
+            trust.add_pem_file(partner.id, settings.var_dir / cert)
+    return trust
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    registry: MessageTypeRegistry
+    partners: PartnerRegistry
+    routing: RoutingTable
+    topology: Topology
+    names: Names
+    journal: Any
+    metrics: PrometheusMetrics
+    signer: XmlSigner
+    bus_key: SigningKey
+    trust: TrustStore
+    intake: IntakeService
+    decisions: DecisionService
+    limits: XmlLimits
+    relay: OutboxRelay | None = None
+    consumer: DecisionConsumer | None = None
+    pusher: PushDeliverer | None = None
+    background: list[Any] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self, *, sandbox: bool = False) -> None:
+        owner = f"{self.settings.instance_id}:{os.getpid()}"
+        self.relay = OutboxRelay(
+            self.journal, amqp_url=self.settings.amqp_url, names=self.names,
+            parking_exchange=self.topology.parking_exchange, owner=owner, metrics=self.metrics)
+        self.pusher = PushDeliverer(self.journal, owner=owner, metrics=self.metrics,
+                                    max_attempts=self.settings.push_max_attempts)
+        self.consumer = DecisionConsumer(
+            self.decisions, amqp_url=self.settings.amqp_url, names=self.names,
+            queue=self.topology.decisions_queue, parking_exchange=self.topology.parking_exchange,
+            metrics=self.metrics, on_applied=self.pusher.wake)
+        self.intake.after_commit = self.relay.wake
+        await self.declare_topology()
+        self.background = [self.relay, self.consumer, self.pusher]
+        if sandbox:
+            self.background.extend(self._standins())
+        self._tasks = [asyncio.create_task(part.run(), name=type(part).__name__)
+                       for part in self.background]
+
+    async def declare_topology(self) -> bool:
+        """Declare exchanges and queues; if RabbitMQ is down, say so and carry on."""
+        try:
+            connection = await connect(self.settings.amqp_url, "gateway-topology")
+        except Exception as exc:  # noqa: BLE001 - the gateway still accepts into the journal
+            log.error("amqp.unreachable", error=f"{type(exc).__name__}: {exc}",
+                      hint="messages are journaled and published when RabbitMQ is back")
+            return False
+        async with connection:
+            await declare(await connection.channel(), self.topology, self.names)
+        return True
+
+    def _standins(self) -> list[Any]:
+        from adapters.standins.clearance import ClearanceStandIn
+        from adapters.standins.clearance_rules import ClearanceRules
+
+        trust = TrustStore()
+        trust.add(GATEWAY_OWNER, self.bus_key.certificate)
+        return [ClearanceStandIn(
+            amqp_url=self.settings.amqp_url, names=self.names,
+            queue=self.topology.clearance_queue, decisions_exchange="customs.decisions",
+            parking_exchange=self.topology.parking_exchange,
+            key=load_signing_key(self.settings, "clearance"), trust=trust,
+            rules=ClearanceRules.load(self.settings.config_dir / "standins" / "clearance.toml"))]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for part in self.background:
+            with contextlib.suppress(Exception):
+                await part.stop()
+        self.journal.close()
+
+    def readiness(self) -> dict[str, Any]:
+        try:
+            journal_ok = bool(self.journal.ping())
+        except Exception:  # noqa: BLE001 - reported, not raised
+            journal_ok = False
+        amqp_ok = bool(self.relay and self.relay.connected and self.consumer
+                       and self.consumer.connected)
+        return {"ready": journal_ok and amqp_ok, "journal": journal_ok, "rabbitmq": amqp_ok}
+
+
+def build_gateway(settings: Settings, *, gateway_url: str = "",
+                  metrics: Metrics | None = None) -> Gateway:
+    """Read, compile and load everything once."""
+    config = settings.config_dir
+    registry, mappings, kinds = load_formats(settings)
+    routing = RoutingTable.load(config / "routes.toml")
+    topology = Topology.load(config / "topology.toml")
+    _check_routes(routing, topology)
+    partners = PartnerRegistry.load(config / "partners.toml", settings.credentials_path,
+                                    gateway_url or settings.public_url)
+    signer_key = load_signing_key(settings, "gateway")
+    signer = XmlSigner(signer_key)
+    trust = load_trust(settings, partners)
+    journal = open_journal(settings)
+    prom = metrics if isinstance(metrics, PrometheusMetrics) else PrometheusMetrics()
+    limits = XmlLimits(settings.max_body_bytes, settings.max_depth, settings.max_elements)
+    intake = IntakeService(
+        front=[steps.authenticate(partners), steps.parse(limits), steps.identify(registry),
+               steps.authorise(partners), steps.idempotency_key],
+        back=[steps.validate(registry, settings.problem_cap), steps.map_to_canonical(mappings, kinds),
+              steps.route(routing, topology.parking_exchange), steps.sign_outbound(signer_key)],
+        journal=journal, signer=signer, metrics=prom, problem_cap=settings.problem_cap)
+    decisions = DecisionService(trust=trust, signer=signer, conversations=journal,
+                                partners=partners, metrics=prom, country=settings.country,
+                                agency=settings.agency)
+    return Gateway(settings, registry, partners, routing, topology, Names(settings.amqp_prefix),
+                   journal, prom, signer, signer_key, trust, intake, decisions, limits)
+
+
+def load_formats(settings: Settings) -> tuple[MessageTypeRegistry, dict[str, Mapping],
+                                               CanonicalKinds]:
+    """The message-type registry with compiled schemas, the compiled mappings, the kinds."""
+    registry = MessageTypeRegistry.load(settings.config_dir / "message_types.toml",
+                                        settings.schemas_dir)
+    mappings = {mt.mapping_file: load_mapping(settings.mappings_dir / mt.mapping_file)
+                for mt in registry}
+    kinds = default_kinds()
+    for mt in registry:
+        if mt.canonical_kind not in kinds:
+            raise ConfigurationError(f"{mt.id}: unknown canonical kind {mt.canonical_kind!r}")
+    return registry, mappings, kinds
+
+
+def document_checker(settings: Settings) -> DocumentChecker:
+    registry, mappings, kinds = load_formats(settings)
+    return DocumentChecker(registry, mappings, kinds,
+                           XmlLimits(settings.max_body_bytes, settings.max_depth,
+                                     settings.max_elements))
+
+
+def _check_routes(routing: RoutingTable, topology: Topology) -> None:
+    declared = {e.name for e in topology.exchanges}
+    for route in routing.routes:
+        if route.exchange not in declared:
+            raise ConfigurationError(f"route {route.name!r} targets undeclared exchange "
+                                     f"{route.exchange!r}")
+
+
+def ensure_var(settings: Settings) -> Path:
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    return settings.var_dir

@@ -1,0 +1,211 @@
+"""The ``gateway`` command.
+
+    gateway serve [--host H] [--port P] [--workers N] [--sandbox]
+    gateway demo [--port P]
+    gateway validate FILE…            exit 0 valid, 1 invalid, 2 unreadable
+    gateway keys init [--force]
+    gateway partners list
+    gateway partners token ID [--replace]
+    gateway topology declare
+    gateway outbox status
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from gateway.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    return int(args.run(args, Settings.from_env()) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers()
+
+    serve = sub.add_parser("serve", help="run the gateway (HTTP, SOAP, relay, consumers)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1, help="processes (one per core)")
+    serve.add_argument("--sandbox", action="store_true",
+                       help="also run the stand-in partners (clearance, broker callbacks)")
+    serve.set_defaults(run=_serve)
+
+    demo = sub.add_parser("demo", help="run the flows end to end with the stand-in partners")
+    demo.add_argument("--port", type=int, default=0, help="0 = any free port")
+    demo.set_defaults(run=_demo)
+
+    validate = sub.add_parser("validate", help="check declaration files before sending them")
+    validate.add_argument("files", nargs="+", type=Path)
+    validate.add_argument("--json", action="store_true", help="machine-readable output")
+    validate.set_defaults(run=_validate)
+
+    keys = sub.add_parser("keys", help="key set-up").add_subparsers()
+    init = keys.add_parser("init", help="generate demo/test keys and partner tokens")
+    init.add_argument("--force", action="store_true", help="replace existing keys and tokens")
+    init.set_defaults(run=_keys_init)
+
+    partners = sub.add_parser("partners", help="the partner registry").add_subparsers()
+    partners.add_parser("list", help="show partners").set_defaults(run=_partners_list)
+    token = partners.add_parser("token", help="issue a bearer token (printed once)")
+    token.add_argument("partner_id")
+    token.add_argument("--replace", action="store_true", help="revoke the partner's other tokens")
+    token.set_defaults(run=_partners_token)
+
+    topology = sub.add_parser("topology", help="RabbitMQ topology").add_subparsers()
+    topology.add_parser("declare", help="declare exchanges and queues").set_defaults(
+        run=_topology_declare)
+    outbox = sub.add_parser("outbox", help="the outbox").add_subparsers()
+    outbox.add_parser("status", help="outbox rows by state").set_defaults(run=_outbox_status)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from adapters.setup_keys import init_keys
+
+    if not (settings.keys_dir / "gateway.key").exists():
+        if not args.sandbox:
+            print("no signing key: run `gateway keys init` (demo/test) or install the "
+                  f"deployment's keys under {settings.keys_dir}", file=sys.stderr)
+            return 2
+        init_keys(settings)
+    os.environ.setdefault("GATEWAY_PUBLIC_URL", f"http://{args.host}:{args.port}")
+    os.environ["GATEWAY_SANDBOX"] = "1" if args.sandbox else "0"
+    if args.workers > 1:
+        metrics_dir = settings.var_dir / "prometheus"
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    uvicorn.run("adapters.http.app:app_factory", factory=True, host=args.host, port=args.port,
+                workers=args.workers, loop="uvloop", http="httptools", log_level="warning",
+                access_log=False)
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.demo import run_demo
+
+    return run_demo(settings, port=args.port)
+
+
+def _validate(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.bootstrap import document_checker
+
+    checker = document_checker(settings)
+    worst = 0
+    for path in args.files:
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            _print_check(args, path, None, f"unreadable: {exc.strerror}")
+            worst = 2
+            continue
+        result = checker.check(body)
+        _print_check(args, path, result, None)
+        if not result.valid:
+            worst = max(worst, 1)
+    return worst
+
+
+def _print_check(args: argparse.Namespace, path: Path, result, error: str | None) -> None:  # type: ignore[no-untyped-def]
+    if args.json:
+        out = {"file": str(path), "valid": False, "error": error} if result is None else {
+            "file": str(path), "valid": result.valid, "message_type": result.message_type,
+            "summary": result.summary, "problems": [p.as_dict() for p in result.problems]}
+        print(json.dumps(out, ensure_ascii=False))
+        return
+    if result is None:
+        print(f"{path}: {error}")
+    elif result.valid:
+        print(f"{path}: valid {result.message_type} ({result.summary})")
+    else:
+        print(f"{path}: INVALID {result.message_type or ''} — {result.summary}")
+        for p in result.problems:
+            where = f"{path}:{p.line or '?'}:{p.column or '?'}"
+            value = f" [value: {p.value}]" if p.value else ""
+            print(f"  {where}: {p.code} {p.pointer or ''}: {p.message}{value}")
+
+
+def _keys_init(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.setup_keys import init_keys
+
+    created = init_keys(settings, force=args.force)
+    print("\n".join(f"created {c}" for c in created) or "keys and demo tokens already exist")
+    return 0
+
+
+def _partners_list(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.partners import PartnerRegistry
+
+    registry = PartnerRegistry.load(settings.config_dir / "partners.toml",
+                                    settings.credentials_path)
+    tokens: dict[str, int] = {}
+    for partner_id in registry.token_hashes.values():
+        tokens[partner_id] = tokens.get(partner_id, 0) + 1
+    print(f"{'id':<16} {'kind':<9} {'tokens':>6}  {'may send':<44} callback")
+    for p in registry.partners.values():
+        allowed = ", ".join(sorted(p.allowed_message_types)) or "-"
+        print(f"{p.id:<16} {p.kind:<9} {tokens.get(p.id, 0):>6}  {allowed:<44} "
+              f"{p.callback_url or '-'}")
+    return 0
+
+
+def _partners_token(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.setup_keys import issue_token
+    from gateway.partners import PartnerRegistry
+
+    registry = PartnerRegistry.load(settings.config_dir / "partners.toml", None)
+    if args.partner_id not in registry.partners:
+        print(f"unknown partner {args.partner_id!r}", file=sys.stderr)
+        return 2
+    token = issue_token(settings, args.partner_id, replace=args.replace)
+    print(token)
+    print("# shown once; only its SHA-256 is stored in", settings.credentials_path,
+          file=sys.stderr)
+    return 0
+
+
+def _topology_declare(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.amqp.topology import Names, connect, declare
+    from gateway.topology import Topology
+
+    async def run() -> None:
+        connection = await connect(settings.amqp_url, "gateway-cli")
+        async with connection:
+            await declare(await connection.channel(),
+                          Topology.load(settings.config_dir / "topology.toml"),
+                          Names(settings.amqp_prefix))
+
+    asyncio.run(run())
+    print("topology declared")
+    return 0
+
+
+def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.bootstrap import open_journal
+
+    journal = open_journal(settings)
+    try:
+        print(json.dumps(journal.outbox_counts()))
+    finally:
+        journal.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

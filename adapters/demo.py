@@ -1,0 +1,257 @@
+"""``gateway demo``: the declaration flow end to end, with the stand-in partners.
+
+Starts the gateway in sandbox mode on a local port (SQLite journal under ``var/demo``, its own
+RabbitMQ names), then, as the demo broker would:
+
+1. sends a WCO DM 3.6 declaration over **SOAP 1.2** with zeep (the real SOAP client, given
+   only the WSDL URL);
+2. sends an ASYCUDA SAD declaration over **plain HTTP**;
+3. sends a schema-invalid declaration (expects a signed 400 rejection listing the problems);
+4. sends the first declaration again (expects the original receipt, nothing new published);
+5. sends a declaration whose item count disagrees with its items (clearance rejects it);
+
+waits for the clearance decisions, checks every receipt and notification signature, and prints
+what happened to each. Exit 0 only if every step did what it should.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from lxml import etree
+
+from adapters.setup_keys import init_keys, load_demo_tokens
+from gateway.settings import Settings
+
+BROKER = "broker-alpha"
+GW = "urn:customs-gateway:v1"
+
+
+@dataclass
+class Step:
+    name: str
+    channel: str
+    expect: str
+    http: int | None = None
+    receipt: str | None = None
+    conversation: str | None = None
+    notifications: list[str] = field(default_factory=list)
+    mrn: str | None = None
+    seconds: float = 0.0
+    ok: bool = False
+    note: str = ""
+
+
+def run_demo(settings: Settings, *, port: int = 0) -> int:
+    if not _rabbitmq_reachable(settings.amqp_url):
+        print(f"RabbitMQ is not reachable at {settings.amqp_url}.\n"
+              "Start it (`rabbitmq-server -detached`), or install it on Debian with\n"
+              "`sudo apt-get install rabbitmq-server`, or point GATEWAY_AMQP_URL at one.",
+              file=sys.stderr)
+        return 3
+    settings = settings.with_(var_dir=settings.var_dir, amqp_prefix=settings.amqp_prefix or "demo.",
+                              db_url=settings.db_url or
+                              f"sqlite:///{settings.var_dir / 'demo' / 'journal.db'}")
+    init_keys(settings)
+    port = port or _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = _start_server(settings, port, base)
+    try:
+        steps = _run_steps(settings, base)
+    finally:
+        server.should_exit = True
+    _print(steps, base)
+    return 0 if all(s.ok for s in steps) else 1
+
+
+def _run_steps(settings: Settings, base: str) -> list[Step]:
+    from adapters.standins.asycuda_samples import build_sad
+    from adapters.standins.wco_samples import build_dec
+    from gateway.signing.keys import SigningKey, TrustStore
+
+    tokens = load_demo_tokens(settings)
+    auth = {"Authorization": f"Bearer {tokens[BROKER]}"}
+    gateway_key = SigningKey.load(settings.keys_dir / "gateway.key",
+                                  settings.keys_dir / "gateway.crt")
+    trust = TrustStore()
+    trust.add("gateway", gateway_key.certificate)
+    run = uuid.uuid4().hex[:8].upper()
+    http = httpx.Client(base_url=base, headers=auth, timeout=30)
+    wco = build_dec(3, lrn=f"DEMO-{run}-1")
+    steps = [
+        _soap_submit(base, tokens[BROKER], wco, Step("WCO DEC, SOAP 1.2", "soap12", "released")),
+        _http_submit(http, build_sad(3, reference=f"DEMO-{run}-2"),
+                     Step("ASYCUDA SAD, HTTP", "http", "released")),
+        _http_submit(http, _invalid(build_dec(3, lrn=f"DEMO-{run}-X")),
+                     Step("invalid WCO DEC, HTTP", "http", "rejected 400")),
+        _soap_submit(base, tokens[BROKER], wco, Step("same WCO DEC again", "soap12", "duplicate")),
+        _http_submit(http, build_dec(2, lrn=f"DEMO-{run}-3", declared_item_count=3),
+                     Step("item count wrong, HTTP", "http", "rejected by clearance")),
+    ]
+    first = steps[0]
+    steps[3].ok = steps[3].receipt is not None and steps[3].receipt == first.receipt
+    steps[3].note = "same receipt id as step 1" if steps[3].ok else "receipt differs!"
+    _await_decisions(http, steps, trust)
+    pushed = http.get(f"/sandbox/callbacks/{BROKER}").json()
+    pushed_ids = {p["conversation_id"] for p in pushed}
+    for step in (steps[0], steps[1], steps[4]):
+        if step.conversation not in pushed_ids:
+            step.ok, step.note = False, step.note + "; no push received"
+    return steps
+
+
+def _soap_submit(base: str, token: str, document: bytes, step: Step) -> Step:
+    import requests
+    from zeep import Client, Settings as ZeepSettings
+    from zeep.transports import Transport
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    client = Client(f"{base}/soap?wsdl", transport=Transport(session=session),
+                    settings=ZeepSettings(forbid_dtd=True, forbid_entities=True,
+                                          forbid_external=True, raw_response=True))
+    service = client.bind("CustomsGatewayService", "CustomsGatewaySoap12Port")
+    started = time.perf_counter()
+    response = service.SubmitDeclaration(_value_1=etree.fromstring(document))
+    step.seconds = time.perf_counter() - started
+    step.http = response.status_code
+    receipt = etree.fromstring(response.content).find(f".//{{{GW}}}Receipt")
+    if receipt is not None:
+        step.receipt = receipt.findtext(f"{{{GW}}}ReceiptID")
+        step.conversation = receipt.findtext(f"{{{GW}}}ConversationID")
+        step.ok = response.status_code == 200 and _verify(receipt)
+    return step
+
+
+def _http_submit(http: httpx.Client, document: bytes, step: Step) -> Step:
+    started = time.perf_counter()
+    response = http.post("/v1/messages", content=document,
+                         headers={"Content-Type": "application/xml"})
+    step.seconds = time.perf_counter() - started
+    step.http = response.status_code
+    root = etree.fromstring(response.content)
+    verified = _verify(root)
+    if response.status_code == 202:
+        step.receipt = root.findtext(f"{{{GW}}}ReceiptID")
+        step.conversation = response.headers.get("X-Conversation-ID")
+        step.ok = verified
+    else:
+        problems = root.find(f"{{{GW}}}Problems")
+        count = problems.get("count") if problems is not None else "?"
+        step.note = f"{count} problems, first: {root.findtext(f'.//{{{GW}}}Problem/{{{GW}}}Code')}"
+        step.ok = step.expect.startswith("rejected 400") and response.status_code == 400 \
+            and verified
+    return step
+
+
+def _await_decisions(http: httpx.Client, steps: list[Step], trust: Any) -> None:
+    waiting = [s for s in steps if s.conversation and s.expect in ("released",
+                                                                    "rejected by clearance")]
+    deadline = time.monotonic() + 30
+    while waiting and time.monotonic() < deadline:
+        for step in list(waiting):
+            data = http.get(f"/v1/conversations/{step.conversation}/notifications",
+                            headers={"Accept": "application/json"}).json()
+            kinds = [n["kind"] for n in data["notifications"]]
+            done = "RES" in kinds if step.expect == "released" else "REJ" in kinds
+            if done:
+                step.notifications = kinds
+                step.mrn = data.get("mrn")
+                signed = all(_verify(etree.fromstring(n["document"].encode()))
+                             for n in data["notifications"])
+                step.ok = step.ok and signed
+                step.note = (step.note + "; " if step.note else "") + \
+                    ("notifications signed" if signed else "BAD notification signature")
+                waiting.remove(step)
+        time.sleep(0.2)
+    for step in waiting:
+        step.ok, step.note = False, "no decision within 30 s"
+
+
+def _verify(root: etree._Element) -> bool:
+    from gateway.signing.keys import TrustStore
+    from gateway.signing.xmldsig import verify_enveloped
+
+    cert = _demo_trust()
+    try:
+        verify_enveloped(root, cert)
+        return True
+    except Exception:  # noqa: BLE001 - reported as a failed step
+        return False
+
+
+_TRUST: dict[str, Any] = {}
+
+
+def _demo_trust() -> Any:
+    return _TRUST["trust"]
+
+
+def _invalid(document: bytes) -> bytes:
+    return document.replace(b"<FunctionCode>9</FunctionCode>", b"<FunctionCode>10</FunctionCode>") \
+        .replace(b"<CountryCode>DE</CountryCode>", b"<CountryCode>DEU</CountryCode>", 1)
+
+
+def _start_server(settings: Settings, port: int, base: str) -> Any:
+    import uvicorn
+
+    from adapters.bootstrap import build_gateway
+    from adapters.http.app import create_app
+    from adapters.observability import configure_logging
+    from gateway.signing.keys import TrustStore
+
+    configure_logging("warning")
+    gateway = build_gateway(settings, gateway_url=base)
+    trust = TrustStore()
+    trust.add("gateway", gateway.bus_key.certificate)
+    _TRUST["trust"] = trust
+    app = create_app(gateway, sandbox=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           loop="asyncio", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="gateway-demo", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the gateway did not become ready within 20 s")
+
+
+def _print(steps: list[Step], base: str) -> None:
+    print(f"\nCustoms gateway demo — sandbox at {base}\n")
+    header = f"{'#':<2} {'step':<24} {'via':<7} {'HTTP':>4}  {'receipt':<10} {'MRN':<19} " \
+             f"{'notifications':<22} {'ms':>6}  result"
+    print(header)
+    print("-" * len(header))
+    for i, s in enumerate(steps, 1):
+        print(f"{i:<2} {s.name:<24} {s.channel:<7} {s.http or '-':>4}  "
+              f"{(s.receipt or '-')[:8]:<10} {s.mrn or '-':<19} "
+              f"{','.join(s.notifications) or '-':<22} {s.seconds * 1000:>6.0f}  "
+              f"{'OK' if s.ok else 'FAILED'} ({s.expect}{'; ' + s.note if s.note else ''})")
+    print(f"\n{sum(s.ok for s in steps)}/{len(steps)} steps did what they should.")
+
+
+def _rabbitmq_reachable(url: str) -> bool:
+    parsed = httpx.URL(url.replace("amqp://", "http://", 1))
+    try:
+        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5672), 2):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

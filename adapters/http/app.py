@@ -1,0 +1,96 @@
+"""The HTTP application: REST intake, SOAP, conversations, health, metrics, sandbox callbacks.
+
+Messages enter the gateway here (``rest.py`` for plain XML, ``soap.py`` for SOAP 1.1/1.2);
+everything after the HTTP framing happens in ``gateway.pipeline``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from adapters.bootstrap import Gateway, build_gateway
+from adapters.http import rest, soap
+from adapters.observability import configure_logging
+from gateway.settings import Settings
+
+
+def create_app(gateway: Gateway, *, sandbox: bool = False,
+               start_background: bool = True) -> FastAPI:
+    """The app for one built gateway; background work starts with the server."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if start_background:
+            await gateway.start(sandbox=sandbox)
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(title="Customs single-window gateway", lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None)
+    app.state.gateway = gateway
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(json.dumps({"status": "ok"}), media_type="application/json")
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        state = gateway.readiness()
+        return Response(json.dumps(state), status_code=200 if state["ready"] else 503,
+                        media_type="application/json")
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(gateway.metrics.exposition(),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    _mount(app, gateway, sandbox)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory`` (one call per worker process)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    sandbox = os.environ.get("GATEWAY_SANDBOX") == "1"
+    return create_app(build_gateway(settings), sandbox=sandbox)
+
+
+def _mount(app: FastAPI, gateway: Gateway, sandbox: bool) -> None:
+    app.include_router(rest.router(gateway))
+    app.include_router(soap.router(gateway))
+    if sandbox:
+        app.include_router(_sandbox_callbacks())
+
+
+def _sandbox_callbacks():  # type: ignore[no-untyped-def]
+    """A broker's callback endpoint, for the sandbox: pushes are kept and can be listed."""
+    from fastapi import APIRouter
+
+    received: defaultdict[str, list[dict[str, str]]] = defaultdict(list)
+    api = APIRouter()
+
+    @api.post("/sandbox/callbacks/{partner_id}")
+    async def receive(partner_id: str, request: Request) -> Response:
+        body = await request.body()
+        received[partner_id].append({
+            "conversation_id": request.headers.get("x-conversation-id", ""),
+            "notification_id": request.headers.get("x-notification-id", ""),
+            "kind": request.headers.get("x-notification-kind", ""),
+            "document": body.decode("utf-8", "replace")})
+        return Response(status_code=204)
+
+    @api.get("/sandbox/callbacks/{partner_id}")
+    async def listing(partner_id: str) -> Response:
+        return Response(json.dumps(received[partner_id]), media_type="application/json")
+
+    return api

@@ -1,0 +1,191 @@
+"""Plain HTTP: ``POST /v1/messages`` and the conversation and notification resources.
+
+``POST /v1/messages`` takes one XML document (``Content-Type: application/xml`` or
+``text/xml``) and answers in the same exchange: ``202`` with a signed receipt, or a ``4xx``
+with a signed rejection listing every problem. ``Accept: application/json`` gives the same
+content as JSON. The body size is checked before anything is parsed (``413``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from adapters.bootstrap import Gateway
+from gateway.errors import (
+    GatewayError,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from gateway.partners import Partner
+from gateway.pipeline.exchange import Exchange
+from gateway.pipeline.intake import Answer
+
+XML = "application/xml; charset=utf-8"
+JSON = "application/json"
+XML_TYPES = ("application/xml", "text/xml")
+
+
+def router(gateway: Gateway) -> APIRouter:
+    api = APIRouter()
+
+    @api.post("/v1/messages")
+    async def submit(request: Request) -> Response:
+        ex = Exchange(body=b"", channel="http",
+                      authorization=request.headers.get("authorization"),
+                      idempotency_header=request.headers.get("idempotency-key"))
+        try:
+            as_json = wants_json(request.headers.get("accept"))
+        except NotAcceptable as err:
+            return render(gateway.intake.reject(ex, err), as_json=False)
+        try:
+            check_media_type(request.headers.get("content-type"), XML_TYPES)
+            body = await read_body(request, gateway.settings.max_body_bytes)
+        except GatewayError as err:
+            return render(gateway.intake.reject(ex, err), as_json)
+        answer = await gateway.intake.submit(Exchange(
+            body=body, channel="http", id=ex.id, received_at=ex.received_at,
+            authorization=ex.authorization, idempotency_header=ex.idempotency_header))
+        return render(answer, as_json)
+
+    @api.get("/v1/conversations/{conversation_id}")
+    async def conversation(conversation_id: str, request: Request) -> Response:
+        try:
+            found = _owned_conversation(gateway, request, conversation_id)
+        except GatewayError as err:
+            return _error_json(err)
+        notifications = gateway.journal.notifications(conversation_id)
+        found["notifications"] = [_notification_json(n, with_document=False)
+                                  for n in notifications]
+        return Response(json.dumps(found, indent=1), media_type=JSON)
+
+    @api.get("/v1/conversations/{conversation_id}/notifications")
+    async def notifications(conversation_id: str, request: Request,
+                            after: int = 0) -> Response:
+        try:
+            as_json = wants_json(request.headers.get("accept"))
+            found = _owned_conversation(gateway, request, conversation_id)
+        except GatewayError as err:
+            return _error_json(err)
+        items = [n for n in gateway.journal.notifications(conversation_id) if n.seq > after]
+        if as_json:
+            return Response(json.dumps({
+                "conversation_id": conversation_id, "status": found["status"],
+                "mrn": found.get("mrn"),
+                "notifications": [_notification_json(n) for n in items]}, indent=1),
+                media_type=JSON)
+        return Response(notifications_xml(conversation_id, found["status"], items),
+                        media_type=XML, headers={"X-Conversation-ID": conversation_id})
+
+    @api.get("/v1/conversations/{conversation_id}/notifications/{seq}")
+    async def notification(conversation_id: str, seq: int, request: Request) -> Response:
+        try:
+            _owned_conversation(gateway, request, conversation_id)
+            for n in gateway.journal.notifications(conversation_id):
+                if n.seq == seq:
+                    return Response(n.document, media_type=XML,
+                                    headers={"X-Conversation-ID": conversation_id})
+            raise NotFound(f"conversation {conversation_id} has no notification {seq}")
+        except GatewayError as err:
+            return _error_json(err)
+
+    return api
+
+
+def render(answer: Answer, as_json: bool) -> Response:
+    headers = {}
+    if answer.conversation_id:
+        headers["X-Conversation-ID"] = answer.conversation_id
+    if answer.duplicate:
+        headers["X-Duplicate"] = "true"
+    if answer.error is not None and answer.error.retryable:
+        headers["Retry-After"] = "5"
+    if as_json:
+        return Response(json.dumps(answer.content), status_code=answer.http_status,
+                        media_type=JSON, headers=headers)
+    return Response(answer.document, status_code=answer.http_status, media_type=XML,
+                    headers=headers)
+
+
+def wants_json(accept: str | None) -> bool:
+    """XML unless the client prefers JSON; ``406`` if it accepts neither."""
+    if not accept:
+        return False
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        if "q=0" in params.replace(" ", "") and "q=0." not in params.replace(" ", ""):
+            continue
+        media = media.strip().lower()
+        if media == JSON:
+            return True
+        if media in (*XML_TYPES, "*/*", "application/*", "text/*"):
+            return False
+    raise NotAcceptable(f"answers are application/xml or application/json, not {accept!r}")
+
+
+def check_media_type(content_type: str | None, allowed: tuple[str, ...]) -> str:
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media not in allowed:
+        raise UnsupportedMediaType(
+            f"Content-Type must be {' or '.join(allowed)}, not {content_type or 'missing'!r}")
+    return media
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing anything over ``limit`` before it is parsed."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def authenticated(gateway: Gateway, request: Request) -> Partner:
+    return gateway.partners.authenticate(request.headers.get("authorization"))
+
+
+def _owned_conversation(gateway: Gateway, request: Request, conversation_id: str) -> dict[str, Any]:
+    partner = authenticated(gateway, request)
+    found = gateway.journal.conversation(conversation_id)
+    if found is None or (found["partner_id"] != partner.id and partner.kind != "internal"):
+        raise NotFound(f"no conversation {conversation_id} for partner {partner.id}")
+    return found
+
+
+def _error_json(err: GatewayError) -> Response:
+    return Response(json.dumps({"status": "error", "code": err.code, "summary": err.message,
+                                "problems": [p.as_dict() for p in err.problems]}),
+                    status_code=err.http_status, media_type=JSON)
+
+
+def _notification_json(n: Any, with_document: bool = True) -> dict[str, Any]:
+    out = {"seq": n.seq, "notification_id": n.id, "kind": n.kind, "created_at": n.created_at,
+           **n.summary}
+    if with_document:
+        out["document"] = n.document.decode("utf-8")
+    return out
+
+
+def notifications_xml(conversation_id: str, status: str, items: list[Any]) -> bytes:
+    """The signed notifications, verbatim, inside a ``gw:Notifications`` list."""
+    head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<gw:Notifications xmlns:gw='
+            f'"urn:customs-gateway:v1" ConversationID="{conversation_id}" Status="{status}"'
+            f' count="{len(items)}">').encode()
+    body = b"".join(_strip_declaration(n.document) for n in items)
+    return head + body + b"</gw:Notifications>"
+
+
+def _strip_declaration(document: bytes) -> bytes:
+    if document.startswith(b"<?xml"):
+        return document[document.index(b"?>") + 2:].lstrip()
+    return document

@@ -1,0 +1,95 @@
+"""Push delivery of signed notifications to partners' registered callback URLs.
+
+Due notifications are claimed from the journal with a lease and POSTed concurrently, each
+with its own timeout, so one slow or failing callback never holds up the others. A 2xx
+answer marks the notification delivered; anything else schedules a retry with exponential
+back-off and jitter (as the published client guidance asks of partners, we do for them); after
+``max_attempts`` the push is marked failed and reported in the conversation's history. Pull
+(``GET /v1/conversations/{id}/notifications``) always works, whatever happened to pushes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+
+import httpx
+import structlog
+
+from gateway import metrics as m
+from gateway.metrics import Metrics
+from gateway.ports import PushJob, PushQueue
+
+log = structlog.get_logger("gateway.push")
+
+
+class PushDeliverer:
+    def __init__(self, queue: PushQueue, *, owner: str, metrics: Metrics,
+                 max_attempts: int = 8, base_delay: float = 1.0, max_delay: float = 600.0,
+                 timeout: float = 5.0, concurrency: int = 32, idle_poll: float = 0.5) -> None:
+        self._queue = queue
+        self._owner = owner
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._base = base_delay
+        self._max_delay = max_delay
+        self._idle_poll = idle_poll
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                free = self._concurrency - len(self._tasks)
+                jobs = await self._queue.claim_due(self._owner, max(free, 0), 60.0) if free else []
+                for job in jobs:
+                    task = asyncio.create_task(self._deliver(job))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                if not jobs:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+                    self._wake.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the loop must survive a journal hiccup
+                log.warning("push.loop_error", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self._client.aclose()
+
+    async def _deliver(self, job: PushJob) -> None:
+        n = job.notification
+        error: str | None = None
+        try:
+            response = await self._client.post(
+                job.callback_url, content=n.document,
+                headers={"Content-Type": "application/xml; charset=utf-8",
+                         "X-Conversation-ID": n.conversation_id,
+                         "X-Notification-ID": n.id, "X-Notification-Kind": n.kind})
+            if not 200 <= response.status_code < 300:
+                error = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}" or type(exc).__name__
+        attempts = job.attempts + 1
+        retry_at = None
+        if error is not None and attempts < self._max_attempts:
+            delay = min(self._base * 2 ** (attempts - 1), self._max_delay)
+            retry_at = time.time() + delay * random.uniform(0.8, 1.2)
+        await self._queue.push_result(n.id, delivered=error is None, error=error,
+                                      retry_at=retry_at)
+        outcome = "delivered" if error is None else ("retry" if retry_at else "failed")
+        self._metrics.count(m.PUSHES, outcome=outcome)
+        log.info(f"push.{outcome}", notification_id=n.id, conversation_id=n.conversation_id,
+                 attempts=attempts, error=error)

@@ -1,0 +1,71 @@
+"""Key and credential set-up for demo and test deployments (``gateway keys init``).
+
+Generates the gateway's signing key and the clearance stand-in's key (ECDSA P-256, self-signed
+certificates) under ``var/keys/``, and — with ``demo_tokens`` — a bearer token for every
+partner in the registry, written to ``var/demo-tokens.json`` (mode 600) for the demo and the
+tests while only their hashes go to the credentials file. Nothing here is ever committed.
+Production deployments bring their own keys and issue tokens with ``gateway partners token``.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from gateway.partners import hash_token, new_token, read_credentials, write_credentials
+from gateway.settings import Settings
+from gateway.signing.keys import generate_key_pair
+
+KEY_OWNERS = {"gateway": "Customs single-window gateway", "clearance": "Clearance (stand-in)"}
+
+
+def demo_tokens_path(settings: Settings) -> Path:
+    return settings.var_dir / "demo-tokens.json"
+
+
+def init_keys(settings: Settings, *, force: bool = False, demo_tokens: bool = True) -> list[str]:
+    """Create what is missing (or everything with ``force``); return what was created."""
+    created = []
+    settings.keys_dir.mkdir(parents=True, exist_ok=True)
+    settings.keys_dir.chmod(0o700)
+    for name, organisation in KEY_OWNERS.items():
+        key_path = settings.keys_dir / f"{name}.key"
+        cert_path = settings.keys_dir / f"{name}.crt"
+        if force or not (key_path.exists() and cert_path.exists()):
+            key_pem, cert_pem = generate_key_pair(f"{name}.demo.customs", organisation)
+            key_path.write_bytes(key_pem)
+            key_path.chmod(0o600)
+            cert_path.write_bytes(cert_pem)
+            created.append(str(key_path))
+    tokens_file = demo_tokens_path(settings)
+    if demo_tokens and (force or not tokens_file.exists()):
+        issue_demo_tokens(settings)
+        created.append(str(tokens_file))
+    return created
+
+
+def issue_demo_tokens(settings: Settings) -> dict[str, str]:
+    partners = tomllib.loads((settings.config_dir / "partners.toml").read_text("utf-8"))
+    tokens = {p["id"]: new_token() for p in partners.get("partner", [])}
+    hashes = read_credentials(settings.credentials_path)
+    for partner_id, token in tokens.items():
+        hashes[partner_id] = [hash_token(token)]
+    write_credentials(settings.credentials_path, hashes)
+    path = demo_tokens_path(settings)
+    path.write_text(json.dumps(tokens, indent=1), encoding="utf-8")
+    path.chmod(0o600)
+    return tokens
+
+
+def load_demo_tokens(settings: Settings) -> dict[str, str]:
+    return json.loads(demo_tokens_path(settings).read_text("utf-8"))
+
+
+def issue_token(settings: Settings, partner_id: str, *, replace: bool = False) -> str:
+    """A new bearer token for one partner; only its hash is stored."""
+    token = new_token()
+    hashes = read_credentials(settings.credentials_path)
+    hashes[partner_id] = ([] if replace else hashes.get(partner_id, [])) + [hash_token(token)]
+    write_credentials(settings.credentials_path, hashes)
+    return token
