@@ -1,0 +1,197 @@
+"""Shared fixtures.
+
+Tiers: ``tests/unit`` (no network, fakes allowed), ``tests/integration`` (the real RabbitMQ at
+``GATEWAY_AMQP_URL`` and a real uvicorn server), ``tests/e2e`` (the whole gateway with the
+stand-in partners). A test that needs RabbitMQ **fails** when it is unreachable — it never
+skips. Every test run uses its own exchange/queue prefix and deletes what it declared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.settings import DEFAULT_AMQP_URL, PROJECT_HOME, Settings
+
+ROOT = PROJECT_HOME
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def session_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A var directory with freshly generated keys and demo tokens for this test session."""
+    from adapters.setup_keys import init_keys
+
+    var_dir = tmp_path_factory.mktemp("var")
+    init_keys(Settings(var_dir=var_dir))
+    return var_dir
+
+
+@pytest.fixture
+def settings(session_var: Path, tmp_path: Path) -> Settings:
+    """Settings for one test: session keys, a fresh journal, a unique AMQP prefix."""
+    import os
+
+    return Settings(
+        var_dir=session_var,
+        db_url=f"sqlite:///{tmp_path / 'journal.db'}",
+        amqp_url=os.environ.get("GATEWAY_AMQP_URL", DEFAULT_AMQP_URL),
+        amqp_prefix=f"t{uuid.uuid4().hex[:10]}.",
+    )
+
+
+@pytest.fixture(scope="session")
+def tokens(session_var: Path) -> dict[str, str]:
+    """Bearer tokens of the demo partners (broker-alpha, broker-legacy, bank-demo, clearance)."""
+    return json.loads((session_var / "demo-tokens.json").read_text())
+
+
+def rabbitmq_reachable(url: str) -> bool:
+    parsed = httpx.URL(url.replace("amqp://", "http://", 1))
+    try:
+        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5672), 3):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def rabbitmq(settings: Settings) -> Iterator[str]:
+    """The real RabbitMQ: fails the test if it is missing; deletes the test's names after."""
+    if not rabbitmq_reachable(settings.amqp_url):
+        pytest.fail(f"RabbitMQ is required at {settings.amqp_url} and is not reachable")
+    yield settings.amqp_url
+    delete_prefixed(settings)
+
+
+def delete_prefixed(settings: Settings) -> None:
+    """Delete the exchanges and queues of the configured topology under the test prefix."""
+    import pika
+
+    from gateway.topology import Topology
+
+    topology = Topology.load(settings.config_dir / "topology.toml")
+    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    try:
+        channel = connection.channel()
+        for queue in topology.queues:
+            channel.queue_delete(settings.amqp_prefix + queue.name)
+        for exchange in topology.exchanges:
+            channel.exchange_delete(settings.amqp_prefix + exchange.name)
+    finally:
+        connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningGateway:
+    """A real uvicorn server running the gateway in a background thread."""
+
+    base_url: str
+    gateway: Any
+    settings: Settings
+    server: Any
+    thread: threading.Thread
+
+    def client(self, token: str | None = None, **headers: str) -> httpx.Client:
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def start_gateway(settings: Settings, *, sandbox: bool = False,
+                  wait_ready: bool = True) -> RunningGateway:
+    """Build and serve a gateway on a free port; wait until it is ready (RabbitMQ connected)."""
+    import uvicorn
+
+    from adapters.bootstrap import build_gateway
+    from adapters.http.app import create_app
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    gateway = build_gateway(settings, gateway_url=base)
+    app = create_app(gateway, sandbox=sandbox)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on", loop="asyncio"))
+    thread = threading.Thread(target=server.run, daemon=True, name=f"gateway-{port}")
+    thread.start()
+    running = RunningGateway(base, gateway, settings, server, thread)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{base}/readyz" if wait_ready else f"{base}/healthz", timeout=1)
+            if response.status_code == 200:
+                return running
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    running.stop()
+    raise RuntimeError(f"gateway at {base} did not become ready")
+
+
+@pytest.fixture
+def gateway_server(settings: Settings, rabbitmq: str) -> Iterator[RunningGateway]:
+    """The gateway alone (no stand-ins), served by uvicorn, connected to RabbitMQ."""
+    running = start_gateway(settings)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def sandbox_server(settings: Settings, rabbitmq: str) -> Iterator[RunningGateway]:
+    """The gateway with the stand-in partners (clearance, broker callback receiver)."""
+    running = start_gateway(settings, sandbox=True)
+    yield running
+    running.stop()
+
+
+def wait_for(predicate: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")
+
+
+def xmlsec1_verify(document: bytes, cert_pem: Path, id_node: str, tmp_path: Path) -> tuple[
+        int, str]:
+    """Verify a signed document with the independent ``xmlsec1`` binary (must be installed)."""
+    import subprocess
+
+    binary = shutil.which("xmlsec1")
+    if binary is None:
+        pytest.fail("xmlsec1 is required (Debian package xmlsec1) and is not installed")
+    path = tmp_path / f"signed-{uuid.uuid4().hex}.xml"
+    path.write_bytes(document)
+    done = subprocess.run(
+        [binary, "--verify", "--trusted-pem", str(cert_pem), "--id-attr:Id", id_node,
+         str(path)], capture_output=True, text=True, timeout=30)
+    return done.returncode, done.stderr
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
