@@ -93,13 +93,15 @@ class Gateway:
         owner = f"{self.settings.instance_id}:{os.getpid()}"
         self.relay = OutboxRelay(
             self.journal, amqp_url=self.settings.amqp_url, names=self.names,
-            parking_exchange=self.topology.parking_exchange, owner=owner, metrics=self.metrics)
+            parking_exchange=self.topology.parking_exchange, owner=owner, metrics=self.metrics,
+            prepare=lambda channel: declare(channel, self.topology, self.names))
         self.pusher = PushDeliverer(self.journal, owner=owner, metrics=self.metrics,
                                     max_attempts=self.settings.push_max_attempts)
         self.consumer = DecisionConsumer(
             self.decisions, amqp_url=self.settings.amqp_url, names=self.names,
             queue=self.topology.decisions_queue, parking_exchange=self.topology.parking_exchange,
-            metrics=self.metrics, on_applied=self.pusher.wake)
+            metrics=self.metrics, on_applied=self.pusher.wake,
+            prepare=lambda channel: declare(channel, self.topology, self.names))
         self.intake.after_commit = self.relay.wake
         await self.declare_topology()
         self.background = [self.relay, self.consumer, self.pusher]

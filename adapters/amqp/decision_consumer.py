@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
 from adapters.amqp.topology import Names, connect, header_text
 from gateway import metrics as m
@@ -35,7 +36,8 @@ PARK_NOW = (SignatureInvalid, InvalidDecision, UnknownConversation)
 class DecisionConsumer:
     def __init__(self, service: DecisionService, *, amqp_url: str, names: Names, queue: str,
                  parking_exchange: str, metrics: Metrics, prefetch: int = 64,
-                 on_applied: object = None) -> None:
+                 on_applied: Callable[[], None] | None = None,
+                 prepare: Callable[[AbstractChannel], Awaitable[None]] | None = None) -> None:
         self._service = service
         self._url = amqp_url
         self._names = names
@@ -44,6 +46,7 @@ class DecisionConsumer:
         self._metrics = metrics
         self._prefetch = prefetch
         self._on_applied = on_applied
+        self._prepare = prepare
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._waiting: defaultdict[str, int] = defaultdict(int)
         self._connection: AbstractRobustConnection | None = None
@@ -72,6 +75,8 @@ class DecisionConsumer:
     async def _consume(self) -> None:
         self._connection = await connect(self._url, "gateway-decisions")
         channel = await self._connection.channel(publisher_confirms=True)
+        if self._prepare is not None:
+            await self._prepare(channel)
         await channel.set_qos(prefetch_count=self._prefetch)
         queue = await channel.get_queue(self._names(self._queue), ensure=False)
         self._parking_exchange = await channel.get_exchange(self._names(self._parking),
@@ -111,7 +116,7 @@ class DecisionConsumer:
             await message.nack(requeue=True)
             return
         await message.ack()
-        if applied and callable(self._on_applied):
+        if applied and self._on_applied is not None:
             self._on_applied()
 
     async def _park(self, message: AbstractIncomingMessage, code: str, reason: str) -> None:

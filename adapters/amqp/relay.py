@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 import aiormq
@@ -30,8 +31,9 @@ log = structlog.get_logger("gateway.relay")
 
 class OutboxRelay:
     def __init__(self, outbox: Outbox, *, amqp_url: str, names: Names, parking_exchange: str,
-                 owner: str, metrics: Metrics, batch: int = 256, lease_seconds: float = 30.0,
-                 idle_poll: float = 1.0) -> None:
+                 owner: str, metrics: Metrics, batch: int = 256, lease_seconds: float = 10.0,
+                 idle_poll: float = 1.0,
+                 prepare: Callable[[AbstractChannel], Awaitable[None]] | None = None) -> None:
         self._outbox = outbox
         self._url = amqp_url
         self._names = names
@@ -41,6 +43,7 @@ class OutboxRelay:
         self._batch = batch
         self._lease = lease_seconds
         self._idle_poll = idle_poll
+        self._prepare = prepare
         self._wake = asyncio.Event()
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -114,7 +117,7 @@ class OutboxRelay:
         message = row.message
         exchange = await self._exchange(channel, message.exchange)
         result = await exchange.publish(_amqp_message(row), message.routing_key,
-                                        mandatory=True, timeout=15)
+                                        mandatory=True, timeout=5)
         if isinstance(result, aiormq.abc.DeliveredMessage):     # basic.return: nobody bound
             reason = (f"unroutable: no queue bound to {message.exchange!r} for routing key "
                       f"{message.routing_key!r}")
@@ -130,7 +133,7 @@ class OutboxRelay:
         copy = _amqp_message(row, extra={
             "x-gateway-reason": reason, "x-original-exchange": row.message.exchange,
             "x-original-routing-key": row.message.routing_key})
-        await parking.publish(copy, f"unroutable.{row.message.kind}", mandatory=True, timeout=15)
+        await parking.publish(copy, f"unroutable.{row.message.kind}", mandatory=True, timeout=5)
 
     async def _exchange(self, channel: AbstractChannel, logical: str) -> AbstractExchange:
         exchange = self._exchanges.get(logical)
@@ -144,8 +147,11 @@ class OutboxRelay:
             return self._channel
         if self._connection is None or self._connection.is_closed:
             self._connection = await connect(self._url, f"gateway-relay-{self._owner}")
-        self._channel = await self._connection.channel(publisher_confirms=True,
-                                                       on_return_raises=False)
+        channel = await self._connection.channel(publisher_confirms=True,
+                                                 on_return_raises=False)
+        if self._prepare is not None:      # (re)declare the topology: RabbitMQ may be new
+            await self._prepare(channel)
+        self._channel = channel
         self._exchanges.clear()
         self.connected = True
         log.info("relay.connected")
