@@ -38,18 +38,37 @@ def field_wco(cls: type, name: str) -> tuple[str, str]:
 
 def to_plain(value: Any) -> Any:
     """Dataclasses -> dicts without empty values; Decimals -> strings."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for f in dataclasses.fields(value):
-            item = to_plain(getattr(value, f.name))
-            if item is not None and item != [] and item != {}:
-                out[f.name] = item
-        return out
-    if isinstance(value, list):
-        return [to_plain(v) for v in value]
-    if isinstance(value, Decimal):
+    kind = type(value)
+    if kind is Decimal:
         return format(value, "f")
-    return value
+    if kind is list:
+        return [to_plain(v) for v in value]
+    names = _field_names(kind) if dataclasses.is_dataclass(kind) else None
+    if names is None:
+        return value
+    out = {}
+    for name in names:
+        item = getattr(value, name)
+        if item is None:
+            continue
+        kind = type(item)
+        if kind is str or kind is int:
+            out[name] = item
+        elif kind is Decimal:
+            out[name] = format(item, "f")
+        elif kind is list:
+            if item:
+                out[name] = [to_plain(v) for v in item]
+        else:
+            plain = to_plain(item)
+            if plain != {}:
+                out[name] = plain
+    return out
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def to_json_bytes(value: Any) -> bytes:

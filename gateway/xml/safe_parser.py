@@ -8,7 +8,7 @@ accepted, so the DOCTYPE check on raw bytes cannot be dodged with UTF-16.
 
 from __future__ import annotations
 
-import re
+import functools
 import threading
 from dataclasses import dataclass
 
@@ -18,9 +18,7 @@ from gateway.errors import MalformedXml, PayloadTooLarge, Problem, UnsafeXml, tr
 
 XINCLUDE_NS = "http://www.w3.org/2001/XInclude"
 
-_PROLOG_DTD = re.compile(
-    rb"^(?:\xef\xbb\xbf)?\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*<!DOCTYPE", re.DOTALL
-)
+_COUNT_ELEMENTS = etree.XPath("count(//*)")
 _WIDE_BOMS = (b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")
 
 
@@ -74,11 +72,30 @@ def _refuse_before_parsing(body: bytes) -> None:
             "only UTF-8 or another ASCII-compatible encoding is accepted",
             code="GW-XML-ENCODING",
         )
-    if _PROLOG_DTD.match(body) or b"<!ENTITY" in body:
+    if _prolog_has_doctype(body) or b"<!ENTITY" in body:
         raise UnsafeXml(
             "document type declarations (<!DOCTYPE>) and entity declarations are not accepted",
             code="GW-XML-DTD",
         )
+
+
+def _prolog_has_doctype(body: bytes) -> bool:
+    """Scan only the prolog (XML declaration, PIs, comments) for ``<!DOCTYPE``."""
+    pos = 3 if body.startswith(b"\xef\xbb\xbf") else 0
+    end = len(body)
+    while pos < end:
+        while pos < end and body[pos] in b" \t\r\n":
+            pos += 1
+        if body.startswith(b"<?", pos):
+            close = body.find(b"?>", pos + 2)
+        elif body.startswith(b"<!--", pos):
+            close = body.find(b"-->", pos + 4)
+        else:
+            return body.startswith(b"<!DOCTYPE", pos)
+        if close < 0:
+            return False
+        pos = close + 2
+    return False
 
 
 def _refuse_after_parsing(tree: etree._ElementTree, limits: XmlLimits) -> None:
@@ -86,12 +103,11 @@ def _refuse_after_parsing(tree: etree._ElementTree, limits: XmlLimits) -> None:
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise UnsafeXml("document type declarations are not accepted", code="GW-XML-DTD")
     root = tree.getroot()
-    deep = "/*" * (limits.max_depth + 1)
-    if root.xpath(f"boolean({deep})"):
+    if _too_deep(limits.max_depth)(root):
         raise UnsafeXml(
             f"the document nests deeper than {limits.max_depth} levels", code="GW-XML-DEPTH"
         )
-    count = int(root.xpath("count(//*)"))
+    count = int(_COUNT_ELEMENTS(root))
     if count > limits.max_elements:
         raise UnsafeXml(
             f"the document has {count} elements; the limit is {limits.max_elements}",
@@ -104,6 +120,11 @@ def _refuse_after_parsing(tree: etree._ElementTree, limits: XmlLimits) -> None:
             problems=[Problem("GW-XML-XINCLUDE", "XInclude element found",
                               pointer=tree.getpath(node), line=node.sourceline)],
         )
+
+
+@functools.cache
+def _too_deep(max_depth: int) -> etree.XPath:
+    return etree.XPath("boolean(" + "/*" * (max_depth + 1) + ")")
 
 
 def _malformed(exc: etree.XMLSyntaxError) -> MalformedXml:
