@@ -41,13 +41,14 @@ from lxml import etree
 
 from gateway.errors import ConfigurationError, InvalidMessage, Problem, trim_value
 from gateway.mapping.converters import CONVERTERS, ConversionError, Converter, source_text
+from gateway.mapping.lookup import FieldLookup
 from gateway.xml.schema_problems import local_pointer
 
 
 @dataclass
 class FieldRule:
     target: str
-    paths: list[etree.XPath]
+    paths: list[str]
     convert: Converter
     source: str
     into: str | None = None
@@ -64,6 +65,7 @@ class ListRule:
     each: etree.XPath
     source: str
     fields: list[FieldRule]
+    lookup: FieldLookup
     lists: list[ListRule]
     const: dict[str, Any]
     skip_empty: bool
@@ -77,6 +79,7 @@ class Mapping:
     target: str
     context: etree.XPath
     fields: list[FieldRule]
+    lookup: FieldLookup
     lists: list[ListRule]
 
     def apply(self, root: etree._Element) -> dict[str, Any]:
@@ -89,7 +92,7 @@ class Mapping:
             )
         problems: list[Problem] = []
         out: dict[str, Any] = {}
-        _apply_fields(self.fields, contexts[0], out, problems, "")
+        _apply_fields(self.fields, self.lookup, contexts[0], out, problems, "")
         _apply_lists(self.lists, contexts[0], out, problems, "")
         if problems:
             raise InvalidMessage(
@@ -100,15 +103,14 @@ class Mapping:
 
 
 def _apply_fields(
-    rules: list[FieldRule], ctx: etree._Element, out: dict[str, Any],
+    rules: list[FieldRule], lookup: FieldLookup, ctx: etree._Element, out: dict[str, Any],
     problems: list[Problem], where: str,
 ) -> None:
-    for rule in rules:
+    for rule, found in zip(rules, lookup.find(ctx), strict=True):
         if rule.const is not None:
             _put(out, rule.target, rule.const)
             continue
-        node, text = _first_value(rule, ctx)
-        if text is None:
+        if found is None:
             if rule.required:
                 problems.append(Problem(
                     "GW-MAP-MISSING",
@@ -119,6 +121,7 @@ def _apply_fields(
             elif rule.default is not None:
                 _put(out, rule.target, rule.default)
             continue
+        node, text = found
         try:
             value = rule.convert(text[rule.slice[0]:rule.slice[1]] if rule.slice else text)
         except ConversionError as exc:
@@ -141,7 +144,7 @@ def _apply_lists(
         for index, node in enumerate(rule.each(ctx), start=1):
             entry: dict[str, Any] = {}
             here = f"{where}{rule.target}[{index}]."
-            _apply_fields(rule.fields, node, entry, problems, here)
+            _apply_fields(rule.fields, rule.lookup, node, entry, problems, here)
             _apply_lists(rule.lists, node, entry, problems, here)
             if rule.skip_empty and not _has_values(entry):
                 continue
@@ -156,19 +159,6 @@ def _extra_value(xpath: etree.XPath, node: Any) -> Any:
     if isinstance(found, list):
         return source_text(found[0]) if found else None
     return str(found).strip() or None
-
-
-def _first_value(rule: FieldRule, ctx: etree._Element) -> tuple[Any, str | None]:
-    for xpath in rule.paths:
-        found = xpath(ctx)
-        if isinstance(found, list):
-            for node in found:
-                text = source_text(node)
-                if text is not None:
-                    return node, text
-        elif found not in (None, ""):
-            return None, str(found).strip() or None
-    return None, None
 
 
 def _problem(exc: ConversionError, node: Any, ctx: etree._Element, target: str,
@@ -218,11 +208,13 @@ def load_mapping(path: Path) -> Mapping:
     head = raw.get("mapping", {})
     ns = raw.get("namespaces", {})
     where = path.name
+    fields = [_field(t, spec, ns, where) for t, spec in raw.get("fields", {}).items()]
     return Mapping(
         id=head.get("id", path.stem),
         target=head.get("target", ""),
         context=_xpath(head.get("context", "/*"), ns, where),
-        fields=[_field(t, spec, ns, where) for t, spec in raw.get("fields", {}).items()],
+        fields=fields,
+        lookup=_lookup(fields, ns, where),
         lists=[_list(spec, ns, where, raw.get("templates", {}))
                for spec in raw.get("lists", [])],
     )
@@ -239,7 +231,7 @@ def _field(target: str, spec: Any, ns: dict[str, str], where: str) -> FieldRule:
                                  f"{converter_name!r}; known: {', '.join(sorted(CONVERTERS))}")
     return FieldRule(
         target=target,
-        paths=[_xpath(p, ns, where) for p in paths],
+        paths=[p for p in paths if _xpath(p, ns, where) is not None],
         convert=CONVERTERS[converter_name],
         source=" | ".join(paths),
         into=spec.get("into"),
@@ -255,19 +247,28 @@ def _list(
     spec: dict[str, Any], ns: dict[str, str], where: str, templates: dict[str, Any]
 ) -> ListRule:
     try:
-        fields = dict(templates[spec["template"]]) if "template" in spec else {}
-        fields.update(spec.get("fields", {}))
+        specs = dict(templates[spec["template"]]) if "template" in spec else {}
+        specs.update(spec.get("fields", {}))
+        fields = [_field(t, s, ns, where) for t, s in specs.items()]
         return ListRule(
             target=spec["target"],
             each=_xpath(spec["each"], ns, where),
             source=spec["each"],
-            fields=[_field(t, s, ns, where) for t, s in fields.items()],
+            fields=fields,
+            lookup=_lookup(fields, ns, where),
             lists=[_list(s, ns, where, templates) for s in spec.get("lists", [])],
             const=dict(spec.get("const", {})),
             skip_empty=bool(spec.get("skip_empty", False)),
         )
     except KeyError as exc:
         raise ConfigurationError(f"{where}: a [[lists]] entry lacks {exc}") from exc
+
+
+def _lookup(fields: list[FieldRule], ns: dict[str, str], where: str) -> FieldLookup:
+    try:
+        return FieldLookup([[] if f.const is not None else f.paths for f in fields], ns)
+    except etree.XPathSyntaxError as exc:
+        raise ConfigurationError(f"{where}: bad XPath: {exc}") from exc
 
 
 def _xpath(expr: str, ns: dict[str, str], where: str) -> etree.XPath:
