@@ -57,6 +57,10 @@ class FieldRule:
     const: Any = None
     default: Any = None
     required: bool = False
+    parts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.parts = tuple(self.target.split("."))
 
 
 @dataclass
@@ -108,7 +112,7 @@ def _apply_fields(
 ) -> None:
     for rule, found in zip(rules, lookup.find(ctx), strict=True):
         if rule.const is not None:
-            _put(out, rule.target, rule.const)
+            _put(out, rule.parts, rule.const)
             continue
         if found is None:
             if rule.required:
@@ -119,7 +123,7 @@ def _apply_fields(
                     line=ctx.sourceline,
                 ))
             elif rule.default is not None:
-                _put(out, rule.target, rule.default)
+                _put(out, rule.parts, rule.default)
             continue
         node, text = found
         try:
@@ -132,7 +136,7 @@ def _apply_fields(
             for name, xpath in rule.extra.items():
                 record[name] = _extra_value(xpath, node)
             value = record
-        _put(out, rule.target, value)
+        _put(out, rule.parts, value)
 
 
 def _apply_lists(
@@ -189,11 +193,10 @@ def _has_values(entry: dict[str, Any]) -> bool:
                for v in entry.values())
 
 
-def _put(out: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for name in parents:
+def _put(out: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
+    for name in parts[:-1]:
         out = out.setdefault(name, {})
-    out[leaf] = value
+    out[parts[-1]] = value
 
 
 # --- loading -----------------------------------------------------------------------------

@@ -64,7 +64,39 @@ class XmlSigner:
         return root
 
     def sign_to_bytes(self, root: etree._Element) -> bytes:
-        return etree.tostring(self.sign(root), xml_declaration=True, encoding="UTF-8")
+        """The signed document as bytes, written directly in canonical form.
+
+        The document is serialised once, in exclusive C14N (which is also what the digest
+        covers), and the ``Signature`` is inserted before the root's end tag; ``SignedInfo`` is
+        written in its canonical form from a template, so nothing is parsed or built twice.
+        """
+        ref_id = root.get("Id") or f"_{uuid.uuid4().hex}"
+        root.set("Id", ref_id)
+        document = c14n(root)
+        digest = base64.b64encode(hashlib.sha256(document).digest()).decode("ascii")
+        signed_info = _SIGNED_INFO.format(algorithm=self._key.algorithm, ref=ref_id,
+                                          digest=digest).encode("ascii")
+        value = base64.b64encode(self._key.sign(signed_info)).decode("ascii")
+        signature = (f'<ds:Signature xmlns:ds="{DS}">').encode() + signed_info + (
+            f"<ds:SignatureValue>{value}</ds:SignatureValue><ds:KeyInfo><ds:X509Data>"
+            f"<ds:X509Certificate>{self._cert_b64}</ds:X509Certificate></ds:X509Data>"
+            f"</ds:KeyInfo></ds:Signature>").encode("ascii")
+        end = document.rindex(b"</")
+        return b'<?xml version="1.0" encoding="UTF-8"?>\n' + document[:end] + signature + \
+            document[end:]
+
+
+# SignedInfo exactly as exclusive C14N renders it inside the Signature.
+_SIGNED_INFO = (
+    f'<ds:SignedInfo xmlns:ds="{DS}">'
+    f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod>'
+    '<ds:SignatureMethod Algorithm="{algorithm}"></ds:SignatureMethod>'
+    '<ds:Reference URI="#{ref}"><ds:Transforms>'
+    f'<ds:Transform Algorithm="{ENVELOPED}"></ds:Transform>'
+    f'<ds:Transform Algorithm="{EXC_C14N}"></ds:Transform></ds:Transforms>'
+    f'<ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod>'
+    "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+)
 
 
 def _signed_info(parent: etree._Element, algorithm: str, ref_id: str,
