@@ -175,7 +175,8 @@ def build_gateway(settings: Settings, *, gateway_url: str = "",
     intake = IntakeService(
         front=[steps.authenticate(partners), steps.parse(limits), steps.identify(registry),
                steps.authorise(partners), steps.idempotency_key],
-        back=[steps.validate(registry, settings.problem_cap), steps.map_to_canonical(mappings, kinds),
+        back=[steps.validate(registry, settings.problem_cap),
+              steps.map_to_canonical(mappings, kinds),
               steps.route(routing, topology.parking_exchange), steps.sign_outbound(signer_key)],
         journal=journal, signer=signer, metrics=prom, problem_cap=settings.problem_cap)
     decisions = DecisionService(trust=trust, signer=signer, conversations=journal,

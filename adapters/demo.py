@@ -109,7 +109,8 @@ def _run_steps(settings: Settings, base: str) -> list[Step]:
 
 def _soap_submit(base: str, token: str, document: bytes, step: Step) -> Step:
     import requests
-    from zeep import Client, Settings as ZeepSettings
+    from zeep import Client
+    from zeep import Settings as ZeepSettings
     from zeep.transports import Transport
 
     session = requests.Session()
@@ -176,7 +177,6 @@ def _await_decisions(http: httpx.Client, steps: list[Step], trust: Any) -> None:
 
 
 def _verify(root: etree._Element) -> bool:
-    from gateway.signing.keys import TrustStore
     from gateway.signing.xmldsig import verify_enveloped
 
     cert = _demo_trust()

@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from gateway.metrics import COUNTERS, HISTOGRAMS
 

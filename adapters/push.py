@@ -81,7 +81,7 @@ class PushDeliverer:
             if not 200 <= response.status_code < 300:
                 error = f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" or type(exc).__name__
+            error = f"{type(exc).__name__}: {exc}"
         attempts = job.attempts + 1
         retry_at = None
         if error is not None and attempts < self._max_attempts:

@@ -88,7 +88,7 @@ def parse_decision(body: bytes) -> ClearanceDecision:
     try:
         decision = from_plain(ClearanceDecision, json.loads(body))
         decision.check()
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
         raise InvalidDecision(f"the decision cannot be understood: {exc}") from exc
     return decision
 

@@ -6,7 +6,6 @@ The Prometheus adapter (``adapters/observability.py``) implements it; unit tests
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Protocol
 
 RECEIVED = "gateway_messages_received_total"
@@ -44,11 +43,12 @@ class RecordingMetrics:
     """In-memory metrics for unit tests."""
 
     def __init__(self) -> None:
-        self.counts: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+        self.counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self.observations: list[tuple[str, float, dict[str, str]]] = []
 
     def count(self, name: str, amount: float = 1, **labels: str) -> None:
-        self.counts[(name, tuple(sorted(labels.items())))] += amount
+        key = (name, tuple(sorted(labels.items())))
+        self.counts[key] = self.counts.get(key, 0) + amount
 
     def observe(self, name: str, value: float, **labels: str) -> None:
         self.observations.append((name, value, labels))

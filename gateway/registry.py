@@ -100,7 +100,8 @@ class MessageTypeRegistry:
         compiled: dict[str, etree.XMLSchema] = {}
         for mt in types:
             if mt.schema_file not in compiled:
-                compiled[mt.schema_file] = compile_schema(schemas_root / mt.schema_file, schemas_root)
+                compiled[mt.schema_file] = compile_schema(schemas_root / mt.schema_file,
+                                                          schemas_root)
         return cls(types, compiled)
 
     def __iter__(self):  # type: ignore[no-untyped-def]

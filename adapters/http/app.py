@@ -7,8 +7,8 @@ everything after the HTTP framing happens in ``gateway.pipeline``.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 import os
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 

@@ -100,8 +100,9 @@ def router(gateway: Gateway) -> APIRouter:
         headers = {"X-Conversation-ID": answer.conversation_id or ""}
         if answer.duplicate:
             headers["X-Duplicate"] = "true"
-        return Response(envelope_bytes(version, _wrap("SubmitDeclarationResponse", answer.document)),
-                        media_type=version.content_type, headers=headers)
+        body = _wrap("SubmitDeclarationResponse", answer.document)
+        return Response(envelope_bytes(version, body), media_type=version.content_type,
+                        headers=headers)
 
     return api
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -119,10 +120,8 @@ class GroupCommitWriter:
             cur.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - the whole batch failed to commit
             log.error("journal.commit_failed", error=str(exc), batch=len(batch))
-            try:
+            with contextlib.suppress(Exception):      # nothing may have been open
                 conn.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001 - nothing was open
-                pass
             failure = ServiceUnavailable(f"the journal could not commit: {exc}")
             for future, _ in batch:
                 if not future.done():

@@ -7,6 +7,7 @@ WCO pointers), then the risk channel (control), the duties assessed, and the rel
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -51,6 +52,7 @@ class ClearanceDecision:
     canonical_version: str = "1.0"
 
     def check(self) -> None:
+        """Raise ``ValueError`` unless the decision is complete enough to act on."""
         if self.kind not in DECISION_KINDS:
             raise ValueError(f"unknown decision kind {self.kind!r}")
         if not self.decision_id or not self.conversation_id:
@@ -59,3 +61,12 @@ class ClearanceDecision:
             raise ValueError("an acceptance needs the MRN")
         if self.kind == "control" and self.channel not in CHANNELS:
             raise ValueError(f"control decision with channel {self.channel!r}")
+        try:
+            dt.datetime.fromisoformat(self.decided_at.replace("Z", "+00:00"))
+        except (AttributeError, ValueError) as exc:
+            raise ValueError(f"decided_at {self.decided_at!r} is not an ISO 8601 time") from exc
+        for error in self.errors:
+            if not error.code or not error.description:
+                raise ValueError("every error needs a code and a description")
+        if self.kind == "rejected" and not self.errors:
+            raise ValueError("a rejection needs at least one error")

@@ -20,7 +20,8 @@ from typing import Any, TypeVar, get_type_hints
 T = TypeVar("T")
 
 
-def wco(element_id: str, path: str | None = None, *, default: Any = None, many: bool = False) -> Any:
+def wco(element_id: str, path: str | None = None, *, default: Any = None,
+        many: bool = False) -> Any:
     """A canonical field that knows its WCO data element id and path below its container."""
     metadata = {"wco": element_id, "wco_path": path or element_id}
     if many:
@@ -81,7 +82,7 @@ def to_json_bytes(value: Any) -> bytes:
 def from_plain(cls: type[T], data: Any) -> T:
     """Build a canonical dataclass from plain dicts (the mapping engine's output or JSON)."""
     kwargs = {}
-    for name, coerce in _plan(cls):
+    for name, coerce in _plan(cls):  # type: ignore[arg-type]
         value = data.get(name)
         if value is not None:
             kwargs[name] = coerce(value)

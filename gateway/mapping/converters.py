@@ -8,6 +8,7 @@ A converter takes the source element (or attribute value) and returns a plain va
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -104,6 +105,7 @@ def as_wco_datetime(value: str) -> str:
     if not m:
         raise ConversionError("GW-MAP-DATETIME", f"{value!r} is not a WCO date-time")
     year, month, day, hh, mm, ss, zone = m.groups()
+    _real_date("GW-MAP-DATETIME", value, year, month, day, hh, mm, ss)
     if hh is None:
         return f"{year}-{month}-{day}"
     zone = "Z" if zone == "Z" else f"{zone}:00"
@@ -118,8 +120,17 @@ def as_legacy_date(value: str) -> str:
         if m:
             a, b, c = m.groups()
             y, mo, d = (a, b, c) if order == "ymd" else (c, b, a)
+            _real_date("GW-MAP-DATE", value, y, mo, d)
             return f"{int(y):04d}-{int(mo):02d}-{int(d):02d}"
     raise ConversionError("GW-MAP-DATE", f"{value!r} is not a date")
+
+
+def _real_date(code: str, value: str, *parts: str | None) -> None:
+    """Refuse dates and times that match the pattern but do not exist (30 February)."""
+    try:
+        dt.datetime(*(int(p) for p in parts if p is not None))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConversionError(code, f"{value!r} is not a real date/time") from exc
 
 
 def _decimal(value: str) -> Decimal:

@@ -32,6 +32,7 @@ converted becomes a ``Problem`` naming the source pointer and line; all of them 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,8 +275,19 @@ def _lookup(fields: list[FieldRule], ns: dict[str, str], where: str) -> FieldLoo
         raise ConfigurationError(f"{where}: bad XPath: {exc}") from exc
 
 
+_PREFIX = re.compile(r"(?<![\w:.-])([A-Za-z_][\w.-]*):(?!:)")
+
+
 def _xpath(expr: str, ns: dict[str, str], where: str) -> etree.XPath:
+    undeclared = sorted({p for p in _PREFIX.findall(_without_literals(expr)) if p not in ns})
+    if undeclared:
+        raise ConfigurationError(f"{where}: XPath {expr!r} uses undeclared namespace prefix(es) "
+                                 f"{', '.join(undeclared)}")
     try:
         return etree.XPath(expr, namespaces=ns)
     except etree.XPathSyntaxError as exc:
         raise ConfigurationError(f"{where}: bad XPath {expr!r}: {exc}") from exc
+
+
+def _without_literals(expr: str) -> str:
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "''", expr)

@@ -21,7 +21,13 @@ from cryptography import x509
 from lxml import etree
 
 from gateway.errors import SignatureInvalid
-from gateway.signing.keys import SigningKey, TrustedCertificate, TrustStore, verify_raw
+from gateway.signing.keys import (
+    SigningKey,
+    TrustedCertificate,
+    TrustStore,
+    key_id_of,
+    verify_raw,
+)
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -134,15 +140,25 @@ def verify_enveloped(
     if len(references) != 1 or references[0].get("URI") != f"#{root.get('Id')}":
         raise SignatureInvalid("the signature does not reference this document's root",
                                code="GW-SIGNATURE-REFERENCE")
-    cert = x509.load_der_x509_certificate(base64.b64decode(
-        signature.findtext("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=_NS) or ""))
-    from gateway.signing.keys import key_id_of
-
-    trusted = trust.lookup(key_id_of(cert), owner=owner)
+    trusted = trust.lookup(key_id_of(_certificate(signature)), owner=owner)
     _check_digest(root, signature, references[0])
-    value = base64.b64decode(signature.findtext("ds:SignatureValue", namespaces=_NS) or "")
+    try:
+        value = base64.b64decode(signature.findtext("ds:SignatureValue", namespaces=_NS) or "")
+    except ValueError as exc:
+        raise SignatureInvalid("the signature value is not base64") from exc
     verify_raw(trusted.public_key, value, c14n(signed_info))
     return trusted
+
+
+def _certificate(signature: etree._Element) -> x509.Certificate:
+    text = signature.findtext("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=_NS)
+    if not text:
+        raise SignatureInvalid("the signature carries no X.509 certificate in KeyInfo",
+                               code="GW-SIGNATURE-MISSING")
+    try:
+        return x509.load_der_x509_certificate(base64.b64decode(text))
+    except ValueError as exc:
+        raise SignatureInvalid("the certificate in KeyInfo cannot be read") from exc
 
 
 def _check_algorithms(signed_info: etree._Element) -> None:
@@ -165,7 +181,8 @@ def _check_digest(root: etree._Element, signature: etree._Element,
                                                                   namespaces=_NS)]
     if transforms != [ENVELOPED, EXC_C14N]:
         raise SignatureInvalid("unexpected reference transforms", code="GW-SIGNATURE-ALGORITHM")
-    if reference.find("ds:DigestMethod", namespaces=_NS).get("Algorithm") != SHA256:
+    method = reference.find("ds:DigestMethod", namespaces=_NS)
+    if method is None or method.get("Algorithm") != SHA256:
         raise SignatureInvalid("digest must be SHA-256", code="GW-SIGNATURE-ALGORITHM")
     parent, index, tail = root, root.index(signature), signature.tail
     parent.remove(signature)

@@ -9,7 +9,6 @@ accepted, so the DOCTYPE check on raw bytes cannot be dodged with UTF-16.
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass
 
 from lxml import etree
@@ -31,22 +30,18 @@ class XmlLimits:
     max_elements: int = 250_000
 
 
-class _Parsers(threading.local):
-    """lxml parsers are not shareable across threads: one per thread."""
-
-    def __init__(self) -> None:
-        self.parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=False,
-            remove_pis=False,
-            collect_ids=False,
-        )
-
-
-_parsers = _Parsers()
+def _new_parser() -> etree.XMLParser:
+    # A fresh parser per document: lxml parsers are not shareable across threads, and a
+    # parser's error log would otherwise carry one sender's errors into the next answer.
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_pis=False,
+        collect_ids=False,
+    )
 
 
 def parse_untrusted(body: bytes, limits: XmlLimits) -> etree._ElementTree:
@@ -57,9 +52,10 @@ def parse_untrusted(body: bytes, limits: XmlLimits) -> etree._ElementTree:
         )
     _refuse_before_parsing(body)
     try:
-        tree = etree.ElementTree(etree.fromstring(body, _parsers.parser))
+        parser = _new_parser()
+        tree = etree.ElementTree(etree.fromstring(body, parser))
     except etree.XMLSyntaxError as exc:
-        raise _malformed(exc) from exc
+        raise _malformed(exc, parser.error_log) from exc
     _refuse_after_parsing(tree, limits)
     return tree
 
@@ -127,9 +123,11 @@ def _too_deep(max_depth: int) -> etree.XPath:
     return etree.XPath("boolean(" + "/*" * (max_depth + 1) + ")")
 
 
-def _malformed(exc: etree.XMLSyntaxError) -> MalformedXml:
+def _malformed(exc: etree.XMLSyntaxError, log: etree._ListErrorLog) -> MalformedXml | UnsafeXml:
     line, column = (exc.position if exc.position else (None, None))
-    entries = [e for e in exc.error_log if e.level_name in ("ERROR", "FATAL")] or []
+    if "Excessive depth" in str(exc):      # libxml2's own hard limit, below ours or not
+        return UnsafeXml("the document nests too deeply", code="GW-XML-DEPTH")
+    entries = [e for e in log if e.level_name in ("ERROR", "FATAL")]
     problems = [
         Problem("GW-XML-MALFORMED", e.message, line=e.line, column=e.column)
         for e in entries[:25]

@@ -122,10 +122,12 @@ def _node_at(
 
 
 def _column(lines: list[bytes], line: int | None, node: etree._Element | None) -> int | None:
+    """1-based column of ``node``'s start tag: the n-th tag of its name on its line."""
     if not line or node is None or line > len(lines):
         return None
-    text = lines[line - 1]
-    qname = node.prefix + ":" if node.prefix else ""
-    qname += etree.QName(node).localname
-    index = text.find(b"<" + qname.encode())
-    return index + 1 if index >= 0 else None
+    qname = (node.prefix + ":" if node.prefix else "") + etree.QName(node).localname
+    same_line = [e for e in node.getroottree().iter(node.tag) if e.sourceline == line]
+    nth = same_line.index(node) if node in same_line else 0
+    starts = [m.start() for m in re.finditer(b"<" + re.escape(qname.encode()) + rb"[\s/>]",
+                                             lines[line - 1])]
+    return starts[nth] + 1 if nth < len(starts) else None
