@@ -20,13 +20,13 @@ for _letter in string.ascii_uppercase:
     _LETTER_VALUES[_letter] = _value
     _value += 1
 
-MRN_PATTERN = re.compile(r"^\d{2}[A-Z]{2}[A-Z0-9]{12}[A-Z][0-9]$")
+MRN_PATTERN = re.compile(r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[A-Z][0-9]$")
 
 
 def mrn_check_digit(first17: str) -> int:
     """The ISO 6346 check digit of an MRN's first 17 characters."""
-    if len(first17) != 17 or not first17.isalnum():
-        raise ValueError(f"an MRN body has 17 letters or digits, not {first17!r}")
+    if not re.fullmatch(r"[A-Za-z0-9]{17}", first17):
+        raise ValueError(f"an MRN body has 17 ASCII letters or digits, not {first17!r}")
     total = 0
     for i, char in enumerate(first17.upper()):
         value = int(char) if char.isdigit() else _LETTER_VALUES[char]
