@@ -1,0 +1,247 @@
+"""In-memory fakes of the journal ports (``gateway.ports``) — for unit tests only.
+
+``FakeJournal`` implements ``MessageJournal``, ``Conversations``, ``Outbox`` and ``PushQueue``
+the way the SQLite journal does (same uniqueness rules, same status updates), keeps
+everything in dictionaries and lists, and records every call so tests can assert on what the
+core stored and what it did not. Nothing here is durable, thread-safe or fit for production.
+
+Rules mirrored from ``adapters/store/sqlite_journal.py``:
+
+* ``record``: one message per ``(partner_id, idempotency_key)``; when the key is already taken
+  (a concurrent repeat that passed ``find`` before the first one committed) it stores nothing
+  and returns ``(existing, False)``. ``record`` yields to the event loop once before it
+  commits, so two concurrent submissions really race. With ``unavailable=True`` it raises
+  ``ServiceUnavailable`` and stores nothing.
+* ``record_decision``: one notification per ``decision_id``; ``seq`` counts 1, 2, … per
+  conversation; the conversation takes the new status and keeps its MRN unless a new one is
+  given.
+* ``claim`` / ``settle`` (outbox) and ``claim_due`` / ``push_result`` (push queue) use leases
+  against an injectable clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import ServiceUnavailable
+from gateway.pipeline.exchange import utc_now_iso
+from gateway.ports import (
+    AcceptedMessage,
+    Notification,
+    OutboundMessage,
+    OutboxRow,
+    PushJob,
+    StoredReceipt,
+)
+
+
+@dataclass
+class FakeOutboxEntry:
+    """One outbox row with its delivery state."""
+
+    seq: int
+    message: OutboundMessage
+    state: str = "pending"              # pending | sent | parked
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_until: float | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class FakePushState:
+    """Push delivery state of one notification."""
+
+    callback_url: str | None
+    state: str                          # none | pending | delivered | failed
+    next_at: float | None
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_until: float | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class FakeJournal:
+    """Message journal, conversations, outbox and push queue in memory (unit tests only)."""
+
+    unavailable: bool = False                        # make ``record`` raise ServiceUnavailable
+    clock: Callable[[], float] = time.time
+
+    # what is stored
+    messages: dict[tuple[str, str], AcceptedMessage] = field(default_factory=dict)
+    receipts: dict[tuple[str, str], StoredReceipt] = field(default_factory=dict)
+    conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outbox: list[FakeOutboxEntry] = field(default_factory=list)
+    stored_notifications: dict[str, Notification] = field(default_factory=dict)  # by decision
+    push_states: dict[str, FakePushState] = field(default_factory=dict)  # by notification id
+
+    # every call, for assertions
+    find_calls: list[tuple[str, str]] = field(default_factory=list)
+    record_calls: list[AcceptedMessage] = field(default_factory=list)
+    decision_calls: list[tuple[Notification, dict[str, Any], str | None]] = \
+        field(default_factory=list)
+    settle_calls: list[tuple[list[int], dict[int, str], dict[int, str]]] = \
+        field(default_factory=list)
+    push_results: list[dict[str, Any]] = field(default_factory=list)
+
+    # --- MessageJournal ------------------------------------------------------------------------
+
+    def find(self, partner_id: str, idempotency_key: str) -> StoredReceipt | None:
+        self.find_calls.append((partner_id, idempotency_key))
+        return self.receipts.get((partner_id, idempotency_key))
+
+    async def record(self, message: AcceptedMessage) -> tuple[StoredReceipt, bool]:
+        self.record_calls.append(message)
+        if self.unavailable:
+            raise ServiceUnavailable("the journal is unavailable (fake)")
+        await asyncio.sleep(0)                       # let a concurrent repeat reach this point
+        key = (message.partner_id, message.idempotency_key)
+        existing = self.receipts.get(key)
+        if existing is not None:
+            return existing, False
+        stored = StoredReceipt(message.receipt_id, message.conversation_id, message.sha256,
+                               message.receipt_xml, message.receipt)
+        self.messages[key] = message
+        self.receipts[key] = stored
+        now = utc_now_iso()
+        self.conversations[message.conversation_id] = {
+            "id": message.conversation_id, "partner_id": message.partner_id,
+            "reference": message.reference, "mrn": None, "status": message.status,
+            "created_at": now, "updated_at": now,
+            "history": [{"at": message.received_at, "event": message.status,
+                         "receipt_id": message.receipt_id, "message_type": message.message_type,
+                         "channel": message.channel, "sha256": message.sha256,
+                         **message.event_detail}],
+        }
+        for outbound in message.outbox:
+            self.outbox.append(FakeOutboxEntry(seq=len(self.outbox) + 1, message=outbound))
+        return stored, True
+
+    @property
+    def recorded(self) -> list[AcceptedMessage]:
+        """The messages actually stored, in the order they were stored."""
+        return list(self.messages.values())
+
+    # --- Outbox --------------------------------------------------------------------------------
+
+    async def claim(self, owner: str, limit: int, lease_seconds: float) -> list[OutboxRow]:
+        now = self.clock()
+        rows: list[OutboxRow] = []
+        for entry in self.outbox:
+            if len(rows) >= limit:
+                break
+            if entry.state != "pending":
+                continue
+            if entry.lease_until is not None and entry.lease_until >= now:
+                continue
+            entry.lease_owner, entry.lease_until = owner, now + lease_seconds
+            entry.attempts += 1
+            rows.append(OutboxRow(entry.seq, entry.message, entry.attempts))
+        return rows
+
+    async def settle(self, sent: list[int], failed: dict[int, str],
+                     parked: dict[int, str]) -> None:
+        self.settle_calls.append((list(sent), dict(failed), dict(parked)))
+        by_seq = {e.seq: e for e in self.outbox}
+        now = utc_now_iso()
+        for seq in sent:
+            entry = by_seq[seq]
+            entry.state, entry.lease_owner, entry.lease_until = "sent", None, None
+            self._event(entry.message.conversation_id, now, "published",
+                        exchange=entry.message.exchange, routing_key=entry.message.routing_key,
+                        message_id=entry.message.id)
+        for seq, error in failed.items():
+            entry = by_seq[seq]
+            entry.lease_until, entry.last_error = None, error
+        for seq, reason in parked.items():
+            entry = by_seq[seq]
+            entry.state, entry.last_error = "parked", reason
+            entry.lease_owner, entry.lease_until = None, None
+            self._event(entry.message.conversation_id, now, "parked", reason=reason,
+                        message_id=entry.message.id)
+            conversation = self.conversations.get(entry.message.conversation_id)
+            if conversation is not None:
+                conversation.update(status="parked", updated_at=now)
+
+    # --- Conversations -------------------------------------------------------------------------
+
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        conversation = self.conversations.get(conversation_id)
+        if conversation is None:
+            return None
+        return {**conversation, "history": [dict(e) for e in conversation["history"]]}
+
+    def notifications(self, conversation_id: str) -> list[Notification]:
+        return sorted((n for n in self.stored_notifications.values()
+                       if n.conversation_id == conversation_id), key=lambda n: n.seq)
+
+    async def record_decision(self, notification: Notification, status: dict[str, Any],
+                              callback_url: str | None) -> bool:
+        self.decision_calls.append((notification, dict(status), callback_url))
+        if notification.decision_id in self.stored_notifications:
+            return False
+        seq = 1 + max((n.seq for n in self.stored_notifications.values()
+                       if n.conversation_id == notification.conversation_id), default=0)
+        stored = dataclasses.replace(notification, seq=seq, push=bool(callback_url))
+        self.stored_notifications[notification.decision_id] = stored
+        self.push_states[notification.id] = FakePushState(
+            callback_url=callback_url, state="pending" if callback_url else "none",
+            next_at=self.clock() if callback_url else None)
+        conversation = self.conversations.get(notification.conversation_id)
+        if conversation is not None:
+            conversation["status"] = status["status"]
+            if status.get("mrn"):
+                conversation["mrn"] = status["mrn"]
+            conversation["updated_at"] = notification.created_at
+            self._event(notification.conversation_id, notification.created_at,
+                        f"notification.{notification.kind}", notification_id=notification.id,
+                        seq=seq, **notification.summary)
+        return True
+
+    # --- PushQueue -----------------------------------------------------------------------------
+
+    async def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[PushJob]:
+        now = self.clock()
+        by_id = {n.id: n for n in self.stored_notifications.values()}
+        due = sorted(((nid, p) for nid, p in self.push_states.items()
+                      if p.state == "pending" and p.next_at is not None and p.next_at <= now
+                      and (p.lease_until is None or p.lease_until < now)),
+                     key=lambda item: item[1].next_at or 0.0)
+        jobs = []
+        for notification_id, push in due[:limit]:
+            push.lease_owner, push.lease_until = owner, now + lease_seconds
+            jobs.append(PushJob(by_id[notification_id], push.callback_url or "", push.attempts))
+        return jobs
+
+    async def push_result(self, notification_id: str, *, delivered: bool, error: str | None,
+                          retry_at: float | None) -> None:
+        self.push_results.append({"notification_id": notification_id, "delivered": delivered,
+                                  "error": error, "retry_at": retry_at})
+        push = self.push_states[notification_id]
+        if delivered:
+            push.state, push.next_at = "delivered", None
+        elif retry_at is None:
+            push.state, push.next_at = "failed", None
+        else:
+            push.state, push.next_at = "pending", float(retry_at)
+        push.attempts += 1
+        push.last_error, push.lease_owner, push.lease_until = error, None, None
+        if push.state in ("delivered", "failed"):
+            notification = next(n for n in self.stored_notifications.values()
+                                if n.id == notification_id)
+            self._event(notification.conversation_id, utc_now_iso(), f"push.{push.state}",
+                        notification_id=notification_id, seq=notification.seq,
+                        attempts=push.attempts, error=error)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _event(self, conversation_id: str, at: str, kind: str, **detail: Any) -> None:
+        conversation = self.conversations.get(conversation_id)
+        if conversation is not None:
+            conversation["history"].append({"at": at, "event": kind, **detail})

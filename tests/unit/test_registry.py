@@ -1,0 +1,246 @@
+"""The message-type registry: which document is which, and schemas compiled from local files.
+
+Documents come from ``tests/fixtures``; variations (bare Declaration, another version) are
+derived from the fixtures in the test so they cannot drift from them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from gateway.errors import ConfigurationError, UnknownMessageType
+from gateway.registry import MessageTypeRegistry, _LocalOnlyResolver, compile_schema
+from gateway.settings import Settings
+from gateway.xml.safe_parser import XmlLimits, parse_untrusted
+
+SETTINGS = Settings()
+FIXTURES = SETTINGS.home / "tests" / "fixtures"
+MD_NS = "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2"
+DEC_NS = "urn:wco:datamodel:WCO:DEC-DMS:2"
+
+
+@pytest.fixture(scope="module")
+def registry() -> MessageTypeRegistry:
+    return MessageTypeRegistry.load(SETTINGS.config_dir / "message_types.toml",
+                                    SETTINGS.schemas_dir)
+
+
+def root_of(body: bytes) -> etree._Element:
+    return parse_untrusted(body, XmlLimits()).getroot()
+
+
+def wco_three_items() -> bytes:
+    return (FIXTURES / "wco" / "dec_valid_3_items.xml").read_bytes()
+
+
+def bare_declaration() -> bytes:
+    """The Declaration of the 3-item WCO sample without its MetaData wrapper."""
+    declaration = root_of(wco_three_items()).find(f"{{{DEC_NS}}}Declaration")
+    assert declaration is not None
+    return etree.tostring(declaration, encoding="UTF-8", xml_declaration=True)
+
+
+def with_version(body: bytes, version: str) -> bytes:
+    """The WCO sample stating another WCODataModelVersionCode."""
+    root = root_of(body)
+    code = root.find(f"{{{MD_NS}}}WCODataModelVersionCode")
+    assert code is not None and code.text == "3.6"
+    code.text = version
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+
+
+def test_registry_identifies_wco_metadata_dec_with_lrn_as_message_id(
+        registry: MessageTypeRegistry) -> None:
+    """A MetaData-wrapped DEC is wco-dec-3.6 and its message id is the LRN."""
+    identified = registry.identify(root_of(wco_three_items()))
+    assert identified.message_type.id == "wco-dec-3.6"
+    assert identified.message_id == "LRN-0001"
+    assert identified.message_type.canonical_kind == "declaration"
+
+
+def test_registry_identifies_bare_wco_declaration(registry: MessageTypeRegistry) -> None:
+    """A Declaration without MetaData is wco-dec-3.6-bare, message id still the LRN."""
+    identified = registry.identify(root_of(bare_declaration()))
+    assert identified.message_type.id == "wco-dec-3.6-bare"
+    assert identified.message_id == "LRN-0001"
+
+
+def test_registry_bare_wco_declaration_is_schema_valid(registry: MessageTypeRegistry) -> None:
+    """The bare Declaration validates against its own schema (no problems)."""
+    body = bare_declaration()
+    root = root_of(body)
+    identified = registry.identify(root)
+    assert registry.validate(identified.message_type, root, body) == []
+
+
+def test_registry_identifies_asycuda_without_message_id(registry: MessageTypeRegistry) -> None:
+    """An ASYCUDA SAD export is asycuda-sad-1 and carries no message id."""
+    body = (FIXTURES / "asycuda" / "sad_valid_3_items.xml").read_bytes()
+    identified = registry.identify(root_of(body))
+    assert identified.message_type.id == "asycuda-sad-1"
+    assert identified.message_id is None
+
+
+@pytest.mark.parametrize("body, described", [
+    (b"<Invoice><ID>1</ID></Invoice>", "(no namespace)"),
+    (b'<x:Invoice xmlns:x="urn:example:invoice"><x:ID>1</x:ID></x:Invoice>',
+     "'urn:example:invoice'"),
+    (b'<ASYCUDA xmlns="urn:example:asycuda"/>', "'urn:example:asycuda'"),
+])
+def test_registry_rejects_unknown_root_with_code(
+        registry: MessageTypeRegistry, body: bytes, described: str) -> None:
+    """An unregistered root (with or without namespace) is GW-MSG-UNKNOWN-TYPE naming it."""
+    with pytest.raises(UnknownMessageType) as caught:
+        registry.identify(root_of(body))
+    error = caught.value
+    assert error.code == "GW-MSG-UNKNOWN-TYPE"
+    assert error.http_status == 400
+    assert described in error.message
+    (problem,) = error.problems
+    assert problem.pointer == "/" + etree.QName(root_of(body)).localname
+
+
+def test_registry_rejects_unsupported_wco_version(registry: MessageTypeRegistry) -> None:
+    """A MetaData stating WCODataModelVersionCode 3.4 is GW-MSG-UNSUPPORTED-VERSION."""
+    with pytest.raises(UnknownMessageType) as caught:
+        registry.identify(root_of(with_version(wco_three_items(), "3.4")))
+    assert caught.value.code == "GW-MSG-UNSUPPORTED-VERSION"
+    assert "3.4" in caught.value.message
+    assert "3.6" in caught.value.message
+
+
+def test_registry_metadata_without_version_is_accepted_as_3_6(
+        registry: MessageTypeRegistry) -> None:
+    """A MetaData that states no version (minimal sample) is taken as the registered 3.6."""
+    body = (FIXTURES / "wco" / "dec_valid_minimal.xml").read_bytes()
+    identified = registry.identify(root_of(body))
+    assert identified.message_type.id == "wco-dec-3.6"
+    assert identified.message_id is None
+
+
+def test_registry_metadata_wrapping_unregistered_variant_rejected(
+        registry: MessageTypeRegistry) -> None:
+    """A MetaData wrapping a RES Response (not a registered variant) is rejected."""
+    body = (FIXTURES / "wco" / "res_sample.xml").read_bytes()
+    with pytest.raises(UnknownMessageType):
+        registry.identify(root_of(body))
+
+
+def test_registry_validate_returns_problems_for_invalid_document(
+        registry: MessageTypeRegistry) -> None:
+    """validate returns every schema problem of an invalid document and none of a valid one."""
+    bad = (FIXTURES / "wco" / "dec_invalid_many_errors.xml").read_bytes()
+    root = root_of(bad)
+    identified = registry.identify(root)
+    assert len(registry.validate(identified.message_type, root, bad)) == 7
+    good = wco_three_items()
+    good_root = root_of(good)
+    assert registry.validate(registry.identify(good_root).message_type, good_root, good) == []
+
+
+def test_registry_lists_every_configured_type(registry: MessageTypeRegistry) -> None:
+    """The repository's message_types.toml loads with its three types and compiled schemas."""
+    ids = {mt.id for mt in registry}
+    assert ids == {"wco-dec-3.6", "wco-dec-3.6-bare", "asycuda-sad-1"}
+    for mt in registry:
+        assert isinstance(registry.schema(mt), etree.XMLSchema)
+
+
+# --- schemas from local files only ---------------------------------------------------------
+
+SCHEMA_HEAD = '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t">'
+
+
+def write_schema(path: Path, import_location: str) -> Path:
+    path.write_text(
+        SCHEMA_HEAD
+        + f'<xs:import namespace="urn:other" schemaLocation="{import_location}"/>'
+        + '<xs:element name="r" type="xs:string"/></xs:schema>', encoding="utf-8")
+    return path
+
+
+def write_other(path: Path) -> Path:
+    path.write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+                    'targetNamespace="urn:other"><xs:element name="o" type="xs:string"/>'
+                    '</xs:schema>', encoding="utf-8")
+    return path
+
+
+def test_compile_schema_refuses_http_import(tmp_path: Path) -> None:
+    """A schema importing an http:// URL raises ConfigurationError."""
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    xsd = write_schema(schemas / "net.xsd", "http://schemas.example.invalid/other.xsd")
+    with pytest.raises(ConfigurationError) as caught:
+        compile_schema(xsd, schemas)
+    assert "net.xsd" in caught.value.message
+
+
+@pytest.mark.parametrize("url", [
+    "http://schemas.example.invalid/other.xsd", "https://schemas.example.invalid/other.xsd",
+    "ftp://schemas.example.invalid/other.xsd",
+])
+def test_local_only_resolver_refuses_network_urls(tmp_path: Path, url: str) -> None:
+    """The schema resolver refuses any non-file URL itself (not relying on libxml2 lacking HTTP)."""
+    resolver = _LocalOnlyResolver(tmp_path)
+    with pytest.raises(ConfigurationError) as caught:
+        resolver.resolve(url, None, None)
+    assert url in caught.value.message
+
+
+def test_local_only_resolver_allows_files_inside_root_only(tmp_path: Path) -> None:
+    """Files under the schemas folder are left to libxml2; files outside it are refused."""
+    inside = write_other(tmp_path / "other.xsd")
+    resolver = _LocalOnlyResolver(tmp_path)
+    assert resolver.resolve(str(inside), None, None) is None
+    assert resolver.resolve(f"file://{inside}", None, None) is None
+    with pytest.raises(ConfigurationError):
+        resolver.resolve(str(tmp_path.parent / "elsewhere.xsd"), None, None)
+
+
+def test_compile_schema_refuses_import_outside_schemas_folder(tmp_path: Path) -> None:
+    """A schema importing an existing file outside the schemas folder raises ConfigurationError."""
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    write_other(tmp_path / "outside.xsd")
+    xsd = write_schema(schemas / "escape.xsd", "../outside.xsd")
+    with pytest.raises(ConfigurationError):
+        compile_schema(xsd, schemas)
+
+
+def test_compile_schema_accepts_local_import(tmp_path: Path) -> None:
+    """A schema importing a file inside the schemas folder compiles and validates."""
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    write_other(schemas / "other.xsd")
+    xsd = write_schema(schemas / "local.xsd", "other.xsd")
+    schema = compile_schema(xsd, schemas)
+    assert schema.validate(etree.fromstring(b'<r xmlns="urn:t">x</r>'))
+    assert not schema.validate(etree.fromstring(b'<q xmlns="urn:t">x</q>'))
+
+
+def test_registry_load_with_network_schema_raises_configuration_error(tmp_path: Path) -> None:
+    """Loading a registry whose schema imports from the network fails at start-up."""
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    write_schema(schemas / "net.xsd", "http://schemas.example.invalid/other.xsd")
+    config = tmp_path / "message_types.toml"
+    config.write_text(
+        '[[message_type]]\nid = "t"\nname = "t"\nfamily = "t"\nroot = "{urn:t}r"\n'
+        'version = "1"\nschema = "net.xsd"\nmapping = "t.toml"\ncanonical_kind = "declaration"\n'
+        'routing_class = "declaration"\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError):
+        MessageTypeRegistry.load(config, schemas)
+
+
+def test_registry_load_entry_missing_key_raises_configuration_error(tmp_path: Path) -> None:
+    """A message type entry without its schema is a ConfigurationError naming the entry."""
+    config = tmp_path / "message_types.toml"
+    config.write_text('[[message_type]]\nid = "broken"\nname = "b"\nroot = "r"\n',
+                      encoding="utf-8")
+    with pytest.raises(ConfigurationError) as caught:
+        MessageTypeRegistry.load(config, tmp_path)
+    assert "broken" in caught.value.message
