@@ -38,7 +38,7 @@ class DocumentChecker:
             problems = self.registry.validate(message_type, root, body)
             if problems:
                 return CheckResult(False, message_type.id, "schema problems", problems)
-            plain = self.mappings[message_type.mapping_file].apply(root)
+            plain = self.mappings[message_type.mapping_file].apply(root, body)
             kind = self.kinds.get(message_type.canonical_kind)
             canonical = kind.build(plain)
             kind.check(canonical)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,9 @@ from lxml import etree
 from gateway.errors import ConfigurationError, InvalidMessage, Problem, trim_value
 from gateway.mapping.converters import CONVERTERS, ConversionError, Converter, source_text
 from gateway.mapping.lookup import FieldLookup
-from gateway.xml.schema_problems import local_pointer
+from gateway.xml.schema_problems import column_of, local_pointer
+
+Problems = list[tuple[Problem, etree._Element | None]]
 
 
 @dataclass
@@ -87,29 +89,34 @@ class Mapping:
     lookup: FieldLookup
     lists: list[ListRule]
 
-    def apply(self, root: etree._Element) -> dict[str, Any]:
-        """Map a validated document to canonical plain data, or raise ``InvalidMessage``."""
+    def apply(self, root: etree._Element, body: bytes | None = None) -> dict[str, Any]:
+        """Map a validated document to canonical plain data, or raise ``InvalidMessage``.
+
+        ``body`` (the submitted bytes) lets problems carry the column as well as the line.
+        """
         contexts = self.context(root)
         if not contexts:
             raise InvalidMessage(
                 f"mapping {self.id}: the document has no element at the mapping's context",
                 code="GW-MAP-CONTEXT",
             )
-        problems: list[Problem] = []
+        problems: Problems = []
         out: dict[str, Any] = {}
         _apply_fields(self.fields, self.lookup, contexts[0], out, problems, "")
         _apply_lists(self.lists, contexts[0], out, problems, "")
         if problems:
+            lines = body.split(b"\n") if body is not None else None
             raise InvalidMessage(
                 f"{len(problems)} value(s) could not be mapped", code="GW-MAP-INVALID",
-                problems=problems,
+                problems=[replace(p, column=column_of(lines, p.line, node)) if lines else p
+                          for p, node in problems],
             )
         return out
 
 
 def _apply_fields(
     rules: list[FieldRule], lookup: FieldLookup, ctx: etree._Element, out: dict[str, Any],
-    problems: list[Problem], where: str,
+    problems: Problems, where: str,
 ) -> None:
     for rule, found in zip(rules, lookup.find(ctx), strict=True):
         if rule.const is not None:
@@ -117,12 +124,12 @@ def _apply_fields(
             continue
         if found is None:
             if rule.required:
-                problems.append(Problem(
+                problems.append((Problem(
                     "GW-MAP-MISSING",
                     f"{where}{rule.target} is required but {rule.source} is empty or missing",
                     pointer=local_pointer(ctx) + "/" + rule.source.split("|")[0].strip(),
                     line=ctx.sourceline,
-                ))
+                ), ctx))
             elif rule.default is not None:
                 _put(out, rule.parts, rule.default)
             continue
@@ -142,7 +149,7 @@ def _apply_fields(
 
 def _apply_lists(
     rules: list[ListRule], ctx: etree._Element, out: dict[str, Any],
-    problems: list[Problem], where: str,
+    problems: Problems, where: str,
 ) -> None:
     for rule in rules:
         entries = out.setdefault(rule.target, [])
@@ -167,15 +174,15 @@ def _extra_value(xpath: etree.XPath, node: Any) -> Any:
 
 
 def _problem(exc: ConversionError, node: Any, ctx: etree._Element, target: str,
-             text: str) -> Problem:
+             text: str) -> tuple[Problem, etree._Element]:
     element, pointer = _source_of(node, ctx)
     return Problem(
         code=exc.code,
-        message=f"{exc.message} (canonical field {target}, source {pointer})",
+        message=f"{exc.message} (canonical field {target})",
         pointer=pointer,
         line=element.sourceline,
         value=trim_value(text),
-    )
+    ), element
 
 
 def _source_of(node: Any, ctx: etree._Element) -> tuple[etree._Element, str]:

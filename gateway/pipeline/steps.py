@@ -88,7 +88,7 @@ def validate(registry: MessageTypeRegistry, problem_cap: int) -> Step:
 def map_to_canonical(mappings: dict[str, Mapping], kinds: CanonicalKinds) -> Step:
     def step(ex: Exchange) -> Exchange:
         assert ex.message_type is not None and ex.document is not None
-        plain = mappings[ex.message_type.mapping_file].apply(ex.document)
+        plain = mappings[ex.message_type.mapping_file].apply(ex.document, ex.wire_bytes or ex.body)
         kind = kinds.get(ex.message_type.canonical_kind)
         ex.canonical = kind.build(plain)
         kind.check(ex.canonical)                       # first layer of business rules

@@ -68,7 +68,7 @@ def problems_from_log(
             message=_NS_IN_MESSAGE.sub("", entry.message).rstrip("."),
             pointer=pointer,
             line=entry.line or (node.sourceline if node is not None else None),
-            column=_column(lines, entry.line, node) if lines is not None else None,
+            column=column_of(lines, entry.line, node) if lines is not None else None,
             value=trim_value(value),
         ))
     return problems
@@ -121,7 +121,7 @@ def _node_at(
     return found[0] if found and isinstance(found[0], etree._Element) else None
 
 
-def _column(lines: list[bytes], line: int | None, node: etree._Element | None) -> int | None:
+def column_of(lines: list[bytes], line: int | None, node: etree._Element | None) -> int | None:
     """1-based column of ``node``'s start tag: the n-th tag of its name on its line."""
     if not line or node is None or line > len(lines):
         return None
