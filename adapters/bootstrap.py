@@ -49,9 +49,8 @@ def open_journal(settings: Settings) -> Any:
     if url.startswith("sqlite:///"):
         return SqliteJournal(sqlite_path(url)).open()
     if url.startswith(("postgresql://", "postgres://")):
-        from adapters.store.postgres_journal import PostgresJournal
-
-        return PostgresJournal(url).open()
+        raise ConfigurationError("the PostgreSQL journal (for several gateway instances) is not "
+                                 "available yet; use the embedded SQLite journal (sqlite:///…)")
     raise ConfigurationError(f"GATEWAY_DB_URL must be sqlite:///… or postgresql://…, not {url!r}")
 
 
