@@ -122,6 +122,12 @@ class MessageTypeRegistry:
                                   pointer="/" + name.localname, line=root.sourceline)],
             )
         selected = [mt for mt in candidates if not mt.select or self._eval(mt, mt.select, root)]
+        if not selected:
+            raise UnknownMessageType(
+                f"{name.localname!r} is registered only with other content (e.g. a MetaData "
+                f"must wrap a Declaration); this variant is not a message the gateway accepts",
+                problems=[Problem(UnknownMessageType.code, "unsupported variant of the root "
+                                  "element", pointer="/" + name.localname, line=root.sourceline)])
         for mt in selected:
             stated = self._text(mt, mt.version_xpath, root) if mt.version_xpath else None
             if stated in (None, "", mt.version):

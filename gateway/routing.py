@@ -49,12 +49,12 @@ class Route:
         return all(_holds(attributes.get(key, ""), allowed) for key, allowed in self.when.items())
 
     def destination(self, attributes: Mapping[str, str]) -> Destination:
-        key = self.routing_key.format_map(_Defaulting(attributes))
+        key = self.routing_key.format_map(_Defaulting({k: v for k, v in attributes.items() if v}))
         return Destination(self.name, self.exchange, key)
 
 
 class _Defaulting(dict[str, str]):
-    def __missing__(self, key: str) -> str:
+    def __missing__(self, key: str) -> str:   # missing or empty attribute
         return "none"
 
 
