@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from adapters.setup_keys import init_keys, load_demo_tokens
 from gateway.settings import Settings
 
 BROKER = "broker-alpha"
+Verifier = Callable[[etree._Element], bool]
 GW = "urn:customs-gateway:v1"
 
 
@@ -82,23 +84,26 @@ def _run_steps(settings: Settings, base: str) -> list[Step]:
                                   settings.keys_dir / "gateway.crt")
     trust = TrustStore()
     trust.add("gateway", gateway_key.certificate)
+    verify = _verifier(trust)
     run = uuid.uuid4().hex[:8].upper()
     http = httpx.Client(base_url=base, headers=auth, timeout=30)
     wco = build_dec(3, lrn=f"DEMO-{run}-1")
     steps = [
-        _soap_submit(base, tokens[BROKER], wco, Step("WCO DEC, SOAP 1.2", "soap12", "released")),
-        _http_submit(http, build_sad(3, reference=f"DEMO-{run}-2"),
+        _soap_submit(base, tokens[BROKER], wco, verify,
+                     Step("WCO DEC, SOAP 1.2", "soap12", "released")),
+        _http_submit(http, build_sad(3, reference=f"DEMO-{run}-2"), verify,
                      Step("ASYCUDA SAD, HTTP", "http", "released")),
-        _http_submit(http, _invalid(build_dec(3, lrn=f"DEMO-{run}-X")),
+        _http_submit(http, _invalid(build_dec(3, lrn=f"DEMO-{run}-X")), verify,
                      Step("invalid WCO DEC, HTTP", "http", "rejected 400")),
-        _soap_submit(base, tokens[BROKER], wco, Step("same WCO DEC again", "soap12", "duplicate")),
-        _http_submit(http, build_dec(2, lrn=f"DEMO-{run}-3", declared_item_count=3),
+        _soap_submit(base, tokens[BROKER], wco, verify,
+                     Step("same WCO DEC again", "soap12", "duplicate")),
+        _http_submit(http, build_dec(2, lrn=f"DEMO-{run}-3", declared_item_count=3), verify,
                      Step("item count wrong, HTTP", "http", "rejected by clearance")),
     ]
     first = steps[0]
     steps[3].ok = steps[3].receipt is not None and steps[3].receipt == first.receipt
     steps[3].note = "same receipt id as step 1" if steps[3].ok else "receipt differs!"
-    _await_decisions(http, steps, trust)
+    _await_decisions(http, steps, verify)
     pushed = http.get(f"/sandbox/callbacks/{BROKER}").json()
     pushed_ids = {p["conversation_id"] for p in pushed}
     for step in (steps[0], steps[1], steps[4]):
@@ -107,7 +112,7 @@ def _run_steps(settings: Settings, base: str) -> list[Step]:
     return steps
 
 
-def _soap_submit(base: str, token: str, document: bytes, step: Step) -> Step:
+def _soap_submit(base: str, token: str, document: bytes, verify: Verifier, step: Step) -> Step:
     import requests
     from zeep import Client
     from zeep import Settings as ZeepSettings
@@ -127,18 +132,18 @@ def _soap_submit(base: str, token: str, document: bytes, step: Step) -> Step:
     if receipt is not None:
         step.receipt = receipt.findtext(f"{{{GW}}}ReceiptID")
         step.conversation = receipt.findtext(f"{{{GW}}}ConversationID")
-        step.ok = response.status_code == 200 and _verify(receipt)
+        step.ok = response.status_code == 200 and verify(receipt)
     return step
 
 
-def _http_submit(http: httpx.Client, document: bytes, step: Step) -> Step:
+def _http_submit(http: httpx.Client, document: bytes, verify: Verifier, step: Step) -> Step:
     started = time.perf_counter()
     response = http.post("/v1/messages", content=document,
                          headers={"Content-Type": "application/xml"})
     step.seconds = time.perf_counter() - started
     step.http = response.status_code
     root = etree.fromstring(response.content)
-    verified = _verify(root)
+    verified = verify(root)
     if response.status_code == 202:
         step.receipt = root.findtext(f"{{{GW}}}ReceiptID")
         step.conversation = response.headers.get("X-Conversation-ID")
@@ -152,7 +157,7 @@ def _http_submit(http: httpx.Client, document: bytes, step: Step) -> Step:
     return step
 
 
-def _await_decisions(http: httpx.Client, steps: list[Step], trust: Any) -> None:
+def _await_decisions(http: httpx.Client, steps: list[Step], verify: Verifier) -> None:
     waiting = [s for s in steps if s.conversation and s.expect in ("released",
                                                                     "rejected by clearance")]
     deadline = time.monotonic() + 30
@@ -165,7 +170,7 @@ def _await_decisions(http: httpx.Client, steps: list[Step], trust: Any) -> None:
             if done:
                 step.notifications = kinds
                 step.mrn = data.get("mrn")
-                signed = all(_verify(etree.fromstring(n["document"].encode()))
+                signed = all(verify(etree.fromstring(n["document"].encode()))
                              for n in data["notifications"])
                 step.ok = step.ok and signed
                 step.note = (step.note + "; " if step.note else "") + \
@@ -176,22 +181,19 @@ def _await_decisions(http: httpx.Client, steps: list[Step], trust: Any) -> None:
         step.ok, step.note = False, "no decision within 30 s"
 
 
-def _verify(root: etree._Element) -> bool:
+def _verifier(trust: Any) -> Verifier:
+    """Checks a document's signature against the gateway's certificate (the broker's view)."""
+    from gateway.errors import SignatureInvalid
     from gateway.signing.xmldsig import verify_enveloped
 
-    cert = _demo_trust()
-    try:
-        verify_enveloped(root, cert)
+    def verify(root: etree._Element) -> bool:
+        try:
+            verify_enveloped(root, trust)
+        except SignatureInvalid:
+            return False
         return True
-    except Exception:  # noqa: BLE001 - reported as a failed step
-        return False
 
-
-_TRUST: dict[str, Any] = {}
-
-
-def _demo_trust() -> Any:
-    return _TRUST["trust"]
+    return verify
 
 
 def _invalid(document: bytes) -> bytes:
@@ -205,13 +207,9 @@ def _start_server(settings: Settings, port: int, base: str) -> Any:
     from adapters.bootstrap import build_gateway
     from adapters.http.app import create_app
     from adapters.observability import configure_logging
-    from gateway.signing.keys import TrustStore
 
     configure_logging("warning")
     gateway = build_gateway(settings, gateway_url=base)
-    trust = TrustStore()
-    trust.add("gateway", gateway.bus_key.certificate)
-    _TRUST["trust"] = trust
     app = create_app(gateway, sandbox=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            loop="asyncio", lifespan="on"))
