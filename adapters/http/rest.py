@@ -113,19 +113,34 @@ def render(answer: Answer, as_json: bool) -> Response:
 
 
 def wants_json(accept: str | None) -> bool:
-    """XML unless the client prefers JSON; ``406`` if it accepts neither."""
+    """XML unless the client prefers JSON (by quality, then order); ``406`` if neither."""
     if not accept:
         return False
-    for part in accept.split(","):
-        media, _, params = part.strip().partition(";")
-        if "q=0" in params.replace(" ", "") and "q=0." not in params.replace(" ", ""):
-            continue
-        media = media.strip().lower()
-        if media == JSON:
-            return True
-        if media in (*XML_TYPES, "*/*", "application/*", "text/*"):
-            return False
-    raise NotAcceptable(f"answers are application/xml or application/json, not {accept!r}")
+    best: dict[str, tuple[float, int]] = {}
+    for position, part in enumerate(accept.split(",")):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        kind = _representation(media.lower())
+        if kind and quality > 0 and (kind not in best or best[kind][0] < quality):
+            best[kind] = (quality, -position)
+    if not best:
+        raise NotAcceptable(f"answers are application/xml or application/json, not {accept!r}")
+    return max(best, key=lambda kind: (best[kind], kind == "xml")) == "json"
+
+
+def _representation(media: str) -> str | None:
+    if media == JSON:
+        return "json"
+    if media in (*XML_TYPES, "*/*", "application/*", "text/*"):
+        return "xml"
+    return None
 
 
 def check_media_type(content_type: str | None, allowed: tuple[str, ...]) -> str:

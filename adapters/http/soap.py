@@ -171,7 +171,11 @@ def _get_notifications(gateway: Gateway, request: Request, version: SoapVersion,
                        payload: etree._Element) -> Response:
     partner = authenticated(gateway, request)
     conversation_id = (payload.findtext(f"{{{GW_NS}}}ConversationID") or "").strip()
-    after = int(payload.findtext(f"{{{GW_NS}}}AfterSequence") or 0)
+    after_text = (payload.findtext(f"{{{GW_NS}}}AfterSequence") or "0").strip()
+    if not after_text.isdigit():
+        raise SoapFaultError(f"AfterSequence must be a non-negative whole number, not "
+                             f"{after_text[:40]!r}", code="GW-SOAP-BODY")
+    after = int(after_text)
     found = gateway.journal.conversation(conversation_id)
     if found is None or (found["partner_id"] != partner.id and partner.kind != "internal"):
         raise NotFound(f"no conversation {conversation_id} for partner {partner.id}")

@@ -45,7 +45,13 @@ from gateway.mapping.converters import CONVERTERS, ConversionError, Converter, s
 from gateway.mapping.lookup import FieldLookup
 from gateway.xml.schema_problems import column_of, local_pointer
 
-Problems = list[tuple[Problem, etree._Element | None]]
+
+@dataclass
+class _Run:
+    """One application of a mapping: the document's top element and the problems found."""
+
+    top: etree._Element
+    problems: list[tuple[Problem, etree._Element | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -100,10 +106,11 @@ class Mapping:
                 f"mapping {self.id}: the document has no element at the mapping's context",
                 code="GW-MAP-CONTEXT",
             )
-        problems: Problems = []
+        run = _Run(top=root)
+        problems = run.problems
         out: dict[str, Any] = {}
-        _apply_fields(self.fields, self.lookup, contexts[0], out, problems, "")
-        _apply_lists(self.lists, contexts[0], out, problems, "")
+        _apply_fields(self.fields, self.lookup, contexts[0], out, run, "")
+        _apply_lists(self.lists, contexts[0], out, run, "")
         if problems:
             lines = body.split(b"\n") if body is not None else None
             raise InvalidMessage(
@@ -116,7 +123,7 @@ class Mapping:
 
 def _apply_fields(
     rules: list[FieldRule], lookup: FieldLookup, ctx: etree._Element, out: dict[str, Any],
-    problems: Problems, where: str,
+    run: _Run, where: str,
 ) -> None:
     for rule, found in zip(rules, lookup.find(ctx), strict=True):
         if rule.const is not None:
@@ -124,10 +131,10 @@ def _apply_fields(
             continue
         if found is None:
             if rule.required:
-                problems.append((Problem(
+                run.problems.append((Problem(
                     "GW-MAP-MISSING",
                     f"{where}{rule.target} is required but {rule.source} is empty or missing",
-                    pointer=local_pointer(ctx) + "/" + rule.source.split("|")[0].strip(),
+                    pointer=local_pointer(ctx, run.top) + "/" + rule.source.split("|")[0].strip(),
                     line=ctx.sourceline,
                 ), ctx))
             elif rule.default is not None:
@@ -137,7 +144,7 @@ def _apply_fields(
         try:
             value = rule.convert(text[rule.slice[0]:rule.slice[1]] if rule.slice else text)
         except ConversionError as exc:
-            problems.append(_problem(exc, node, ctx, f"{where}{rule.target}", text))
+            run.problems.append(_problem(exc, node, ctx, f"{where}{rule.target}", text, run.top))
             continue
         if rule.into:
             record = {rule.into: value}
@@ -149,15 +156,15 @@ def _apply_fields(
 
 def _apply_lists(
     rules: list[ListRule], ctx: etree._Element, out: dict[str, Any],
-    problems: Problems, where: str,
+    run: _Run, where: str,
 ) -> None:
     for rule in rules:
         entries = out.setdefault(rule.target, [])
         for index, node in enumerate(rule.each(ctx), start=1):
             entry: dict[str, Any] = {}
             here = f"{where}{rule.target}[{index}]."
-            _apply_fields(rule.fields, rule.lookup, node, entry, problems, here)
-            _apply_lists(rule.lists, node, entry, problems, here)
+            _apply_fields(rule.fields, rule.lookup, node, entry, run, here)
+            _apply_lists(rule.lists, node, entry, run, here)
             if rule.skip_empty and not _has_values(entry):
                 continue
             entry.update(rule.const)
@@ -174,8 +181,8 @@ def _extra_value(xpath: etree.XPath, node: Any) -> Any:
 
 
 def _problem(exc: ConversionError, node: Any, ctx: etree._Element, target: str,
-             text: str) -> tuple[Problem, etree._Element]:
-    element, pointer = _source_of(node, ctx)
+             text: str, top: etree._Element) -> tuple[Problem, etree._Element]:
+    element, pointer = _source_of(node, ctx, top)
     return Problem(
         code=exc.code,
         message=f"{exc.message} (canonical field {target})",
@@ -185,15 +192,16 @@ def _problem(exc: ConversionError, node: Any, ctx: etree._Element, target: str,
     ), element
 
 
-def _source_of(node: Any, ctx: etree._Element) -> tuple[etree._Element, str]:
+def _source_of(node: Any, ctx: etree._Element,
+               top: etree._Element) -> tuple[etree._Element, str]:
     """The element a value came from and its pointer (``…/@attr`` for attributes)."""
     if isinstance(node, etree._Element):
-        return node, local_pointer(node)
+        return node, local_pointer(node, top)
     parent = node.getparent() if hasattr(node, "getparent") else None
     if parent is None:
-        return ctx, local_pointer(ctx)
+        return ctx, local_pointer(ctx, top)
     attr = getattr(node, "attrname", None)
-    return parent, local_pointer(parent) + (f"/@{attr}" if attr else "")
+    return parent, local_pointer(parent, top) + (f"/@{attr}" if attr else "")
 
 
 def _has_values(entry: dict[str, Any]) -> bool:

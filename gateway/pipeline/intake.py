@@ -157,7 +157,7 @@ class IntakeService:
         rejection = RejectionInfo(
             rejection_id=new_id(), received_at=ex.received_at or utc_now_iso(), code=err.code,
             summary=err.message, http_status=err.http_status, problems=problems,
-            more=more, sha256=ex.sha256,
+            more=more, sha256=ex.sha256 if ex.body else None,   # no body read: no hash
             message_type=ex.message_type.id if ex.message_type else None,
             partner_id=ex.partner.id if ex.partner else None,
             original_receipt_id=err.context.get("original_receipt_id"),

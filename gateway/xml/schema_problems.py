@@ -58,8 +58,8 @@ def problems_from_log(
     for entry in error_log:
         node = _node_at(validated, entry.path, namespaces)
         attribute = _ATTRIBUTE.search(entry.message)
-        pointer = _pointer(node, attribute.group(1) if attribute else None) if node is not None \
-            else entry.path
+        pointer = _pointer(node, validated, attribute.group(1) if attribute else None) \
+            if node is not None else entry.path
         value = None
         if node is not None:
             value = node.get(attribute.group(1)) if attribute else _text_value(node, entry)
@@ -74,8 +74,11 @@ def problems_from_log(
     return problems
 
 
-def local_pointer(node: etree._Element) -> str:
-    """A readable XPath of local names, indexed only where a name repeats among siblings."""
+def local_pointer(node: etree._Element, top: etree._Element | None = None) -> str:
+    """A readable XPath of local names, indexed only where a name repeats among siblings.
+
+    The path starts at ``top`` (the business document, e.g. inside a SOAP Body) if given.
+    """
     steps = []
     while node is not None:
         name = etree.QName(node).localname
@@ -85,12 +88,14 @@ def local_pointer(node: etree._Element) -> str:
             if len(same) > 1:
                 name = f"{name}[{same.index(node) + 1}]"
         steps.append(name)
+        if node is top:
+            break
         node = parent
     return "/" + "/".join(reversed(steps))
 
 
-def _pointer(node: etree._Element, attribute: str | None) -> str:
-    pointer = local_pointer(node)
+def _pointer(node: etree._Element, top: etree._Element, attribute: str | None) -> str:
+    pointer = local_pointer(node, top)
     return f"{pointer}/@{attribute}" if attribute else pointer
 
 
@@ -114,6 +119,9 @@ def _node_at(
 ) -> etree._Element | None:
     if not path:
         return None
+    if path.startswith("/"):
+        # libxml2's path starts at the validated element, which may sit inside a SOAP Body
+        path = "self::" + path[1:]
     try:
         found = root.xpath(path, namespaces=namespaces)
     except etree.XPathError:
