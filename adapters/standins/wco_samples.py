@@ -14,8 +14,9 @@ given set of arguments (``seed`` picks the goods and drives quantities and price
 standard library is used: the text is built directly as strings (values escaped), which keeps
 a 999-item declaration (~2 MB) well under a second.
 
-The builder does not police its arguments: ``items`` above 999 or an ``hs_codes`` entry that
-is not 8 digits yield a document that the schema rejects, which negative tests use.
+The builder does not police its arguments: ``items`` above 999 yields a document that the
+schema rejects, which negative tests use; an ``hs_codes`` entry that is not 6-10 digits passes
+the schema (``Classification/ID`` is an18) but is refused by the mapping step.
 ``declared_item_count`` sets ``GoodsItemQuantity`` independently of the items built.
 
 Regenerate the fixtures with::
