@@ -137,12 +137,11 @@ class Gateway:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
         for part in self.background:
             with contextlib.suppress(Exception):
-                await part.stop()
+                await asyncio.wait_for(part.stop(), 10)
         self.journal.close()
 
     def readiness(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Push delivery of signed notifications to partners' registered callback URLs.
 
 Due notifications are claimed from the journal with a lease and POSTed concurrently, each
-with its own timeout, so one slow or failing callback never holds up the others. A 2xx
+with its own timeout; no partner may have more than ``per_partner`` pushes in flight, so one
+slow or failing callback never holds up the other partners. A 2xx
 answer marks the notification delivered; anything else schedules a retry with exponential
 back-off and jitter (as the published client guidance asks of partners, we do for them); after
 ``max_attempts`` the push is marked failed and reported in the conversation's history. Pull
@@ -28,7 +29,8 @@ log = structlog.get_logger("gateway.push")
 class PushDeliverer:
     def __init__(self, queue: PushQueue, *, owner: str, metrics: Metrics,
                  max_attempts: int = 8, base_delay: float = 1.0, max_delay: float = 600.0,
-                 timeout: float = 5.0, concurrency: int = 32, idle_poll: float = 0.5) -> None:
+                 timeout: float = 5.0, concurrency: int = 32, per_partner: int = 4,
+                 idle_poll: float = 0.5) -> None:
         self._queue = queue
         self._owner = owner
         self._metrics = metrics
@@ -39,6 +41,8 @@ class PushDeliverer:
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
+        self._per_partner = per_partner
+        self._in_flight: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -49,11 +53,12 @@ class PushDeliverer:
         while True:
             try:
                 free = self._concurrency - len(self._tasks)
-                jobs = await self._queue.claim_due(self._owner, max(free, 0), 60.0) if free else []
+                busy = frozenset(p for p, n in self._in_flight.items() if n >= self._per_partner)
+                jobs = await self._queue.claim_due(
+                    self._owner, free, 60.0, per_partner=self._per_partner, busy=busy) \
+                    if free > 0 else []
                 for job in jobs:
-                    task = asyncio.create_task(self._deliver(job))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._start(job)
                 if not jobs:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._idle_poll)
@@ -63,6 +68,21 @@ class PushDeliverer:
             except Exception as exc:  # noqa: BLE001 - the loop must survive a journal hiccup
                 log.warning("push.loop_error", error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(1.0)
+
+    def _start(self, job: PushJob) -> None:
+        partner = job.notification.partner_id
+        self._in_flight[partner] = self._in_flight.get(partner, 0) + 1
+        task = asyncio.create_task(self._deliver(job))
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            self._in_flight[partner] -= 1
+            if not self._in_flight[partner]:
+                del self._in_flight[partner]
+            self._wake.set()             # a slot is free: look for more work
+
+        task.add_done_callback(done)
 
     async def stop(self) -> None:
         for task in list(self._tasks):

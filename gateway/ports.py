@@ -116,7 +116,11 @@ class Conversations(Protocol):
 
 
 class PushQueue(Protocol):
-    async def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[PushJob]: ...
+    async def claim_due(self, owner: str, limit: int, lease_seconds: float, *,
+                        per_partner: int = 4, busy: frozenset[str] = frozenset()
+                        ) -> list[PushJob]:
+        """Due pushes, at most ``per_partner`` per partner and none for ``busy`` partners."""
+        ...
 
     async def push_result(self, notification_id: str, *, delivered: bool, error: str | None,
                           retry_at: float | None) -> None: ...

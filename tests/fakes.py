@@ -206,15 +206,22 @@ class FakeJournal:
 
     # --- PushQueue -----------------------------------------------------------------------------
 
-    async def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[PushJob]:
+    async def claim_due(self, owner: str, limit: int, lease_seconds: float, *,
+                        per_partner: int = 4, busy: frozenset[str] = frozenset()
+                        ) -> list[PushJob]:
         now = self.clock()
         by_id = {n.id: n for n in self.stored_notifications.values()}
         due = sorted(((nid, p) for nid, p in self.push_states.items()
                       if p.state == "pending" and p.next_at is not None and p.next_at <= now
                       and (p.lease_until is None or p.lease_until < now)),
                      key=lambda item: item[1].next_at or 0.0)
-        jobs = []
-        for notification_id, push in due[:limit]:
+        jobs: list[PushJob] = []
+        per: dict[str, int] = {}
+        for notification_id, push in due:
+            partner = by_id[notification_id].partner_id
+            if len(jobs) >= limit or partner in busy or per.get(partner, 0) >= per_partner:
+                continue
+            per[partner] = per.get(partner, 0) + 1
             push.lease_owner, push.lease_until = owner, now + lease_seconds
             jobs.append(PushJob(by_id[notification_id], push.callback_url or "", push.attempts))
         return jobs

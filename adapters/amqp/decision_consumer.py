@@ -4,12 +4,18 @@
 * bad or missing signature, unintelligible decision, unknown conversation: the original body
   and headers are copied to the parking exchange with the reason, then ``ack`` — a poison
   message never stalls the lane and is never applied;
-* anything transient (journal unavailable …): ``nack`` with requeue after a back-off that
-  grows with the delivery count; the quorum queue's ``x-delivery-limit`` dead-letters the
-  message to the parking queue when retries are exhausted.
+* anything transient (journal unavailable …): retried in place with a growing back-off
+  (``attempts_per_delivery``), then ``nack`` with requeue; the quorum queue's
+  ``x-delivery-limit`` dead-letters the message to the parking queue when those retries are
+  exhausted too.
 
 Decisions of one conversation are applied in the order they arrive (a lock per conversation)
-while different conversations proceed concurrently (up to the prefetch count).
+while different conversations proceed concurrently (up to the prefetch count). While one
+decision is retried its successors wait; if it goes back to the queue they follow it there,
+so a later decision never overtakes an earlier one.
+
+Connections are plain (not auto-reconnecting): this loop reconnects with back-off itself, so
+there is exactly one connection at a time and shutdown is never stuck in a reconnect.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from collections.abc import Awaitable, Callable
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
 from adapters.amqp.topology import Names, connect, header_text
 from gateway import metrics as m
@@ -37,7 +43,8 @@ class DecisionConsumer:
     def __init__(self, service: DecisionService, *, amqp_url: str, names: Names, queue: str,
                  parking_exchange: str, metrics: Metrics, prefetch: int = 64,
                  on_applied: Callable[[], None] | None = None,
-                 prepare: Callable[[AbstractChannel], Awaitable[None]] | None = None) -> None:
+                 prepare: Callable[[AbstractChannel], Awaitable[None]] | None = None,
+                 attempts_per_delivery: int = 3, base_delay: float = 0.5) -> None:
         self._service = service
         self._url = amqp_url
         self._names = names
@@ -49,7 +56,10 @@ class DecisionConsumer:
         self._prepare = prepare
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._waiting: defaultdict[str, int] = defaultdict(int)
-        self._connection: AbstractRobustConnection | None = None
+        self._requeued: set[str] = set()
+        self._attempts = attempts_per_delivery
+        self._base_delay = base_delay
+        self._connection: AbstractConnection | None = None
         self.connected = False
 
     async def run(self) -> None:
@@ -61,20 +71,28 @@ class DecisionConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - reconnect whatever happened
-                self.connected = False
                 log.warning("decisions.consumer_error", error=f"{type(exc).__name__}: {exc}",
                             retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+            finally:
+                self.connected = False
+                await self._close()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
 
     async def stop(self) -> None:
-        if self._connection is not None:
+        await self._close()
+
+    async def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed:
             with contextlib.suppress(Exception):
-                await self._connection.close()
+                await asyncio.wait_for(connection.close(), 5)
 
     async def _consume(self) -> None:
-        self._connection = await connect(self._url, "gateway-decisions")
-        channel = await self._connection.channel(publisher_confirms=True)
+        self._connection = connection = await connect(self._url, "gateway-decisions")
+        closed = asyncio.get_running_loop().create_future()
+        connection.close_callbacks.add(lambda *_: closed.done() or closed.set_result(None))
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         if self._prepare is not None:
             await self._prepare(channel)
         await channel.set_qos(prefetch_count=self._prefetch)
@@ -84,8 +102,6 @@ class DecisionConsumer:
         await queue.consume(self._handle)
         self.connected = True
         log.info("decisions.consuming", queue=self._names(self._queue))
-        closed = asyncio.get_running_loop().create_future()
-        self._connection.close_callbacks.add(lambda *_: closed.done() or closed.set_result(None))
         await closed
         raise ConnectionError("connection to RabbitMQ closed")
 
@@ -94,35 +110,49 @@ class DecisionConsumer:
         self._waiting[key] += 1
         try:
             async with self._locks[key]:
-                await self._apply(message)
+                if key in self._requeued:
+                    # an earlier decision of this conversation went back to the queue: so do
+                    # the later ones, so that none overtakes it
+                    await message.nack(requeue=True)
+                    return
+                await self._apply(message, key)
         finally:
             self._waiting[key] -= 1
             if self._waiting[key] == 0:
                 del self._waiting[key], self._locks[key]
+                self._requeued.discard(key)
 
-    async def _apply(self, message: AbstractIncomingMessage) -> None:
-        try:
-            applied = await self._service.apply(message.body, dict(message.headers or {}))
-        except PARK_NOW as exc:
-            await self._park(message, exc.code, exc.message)
+    async def _apply(self, message: AbstractIncomingMessage, key: str) -> None:
+        headers = dict(message.headers or {})
+        for attempt in range(1, self._attempts + 1):
+            try:
+                applied = await self._service.apply(message.body, headers)
+            except PARK_NOW as exc:
+                await self._park(message, exc.code, exc.message)
+                await message.ack()
+                return
+            except Exception as exc:  # noqa: BLE001 - transient: retry, then requeue
+                delay = min(self._base_delay * 2 ** (attempt - 1), 15.0)
+                log.warning("decisions.retry", error=f"{type(exc).__name__}: {exc}",
+                            attempt=attempt, retry_in=delay, message_id=message.message_id,
+                            conversation_id=message.correlation_id,
+                            delivery_count=header_text(headers, "x-delivery-count"))
+                await asyncio.sleep(delay)
+                continue
             await message.ack()
+            if applied and self._on_applied is not None:
+                self._on_applied()
             return
-        except Exception as exc:  # noqa: BLE001 - transient: retry via requeue + delivery limit
-            count = int(header_text(message.headers or {}, "x-delivery-count") or 0)
-            delay = min(0.5 * 2 ** count, 15.0)
-            log.warning("decisions.retry", error=f"{type(exc).__name__}: {exc}",
-                        delivery_count=count, retry_in=delay, message_id=message.message_id)
-            await asyncio.sleep(delay)
-            await message.nack(requeue=True)
-            return
-        await message.ack()
-        if applied and self._on_applied is not None:
-            self._on_applied()
+        # Still failing: back to the queue (the delivery limit parks it eventually).
+        self._requeued.add(key)
+        await message.nack(requeue=True)
 
     async def _park(self, message: AbstractIncomingMessage, code: str, reason: str) -> None:
         headers = dict(message.headers or {})
         headers.update({"x-gateway-reason": reason, "x-gateway-error-code": code,
                         "x-original-queue": self._names(self._queue)})
+        # mandatory + on_return_raises: if nothing keeps the copy, this raises and the
+        # decision is not acknowledged (it is retried, then dead-lettered)
         await self._parking_exchange.publish(
             aio_pika.Message(body=message.body, headers=headers,
                              content_type=message.content_type,

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 import aiormq
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
 from adapters.amqp.topology import Names, connect
 from gateway import metrics as m
@@ -45,7 +45,7 @@ class OutboxRelay:
         self._idle_poll = idle_poll
         self._prepare = prepare
         self._wake = asyncio.Event()
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._stopping = False
@@ -69,17 +69,22 @@ class OutboxRelay:
             except Exception as exc:  # noqa: BLE001 - keep relaying whatever happens
                 self.connected = False
                 log.warning("relay.error", error=f"{type(exc).__name__}: {exc}", retry_in=backoff)
-                await self._drop_channel()
+                await self._close()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        await self._close()
+
+    async def _close(self) -> None:
+        """Drop the channel and the connection; the next cycle connects afresh."""
         await self._drop_channel()
-        if self._connection is not None:
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed:
             with contextlib.suppress(Exception):
-                await self._connection.close()
+                await asyncio.wait_for(connection.close(), 5)
 
     async def _idle(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -131,7 +136,7 @@ class OutboxRelay:
     async def _park_copy(self, channel: AbstractChannel, row: OutboxRow, reason: str) -> None:
         parking = await self._exchange(channel, self._parking)
         copy = _amqp_message(row, extra={
-            "x-gateway-reason": reason, "x-original-exchange": row.message.exchange,
+            "x-gateway-reason": reason, "x-original-exchange": self._names(row.message.exchange),
             "x-original-routing-key": row.message.routing_key})
         await parking.publish(copy, f"unroutable.{row.message.kind}", mandatory=True, timeout=5)
 

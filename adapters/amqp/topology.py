@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from gateway.topology import Topology
 
@@ -21,9 +21,10 @@ class Names:
         return self.prefix + logical
 
 
-async def connect(url: str, name: str) -> AbstractRobustConnection:
-    return await aio_pika.connect_robust(url, client_properties={"connection_name": name},
-                                         timeout=10)
+async def connect(url: str, name: str) -> AbstractConnection:
+    """A plain connection: callers own reconnection (one connection at a time, no hidden
+    reconnect loop that could outlive a shutdown)."""
+    return await aio_pika.connect(url, client_properties={"connection_name": name}, timeout=10)
 
 
 async def declare(channel: AbstractChannel, topology: Topology, names: Names) -> None:

@@ -15,7 +15,7 @@ import json
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingMessage
 
 from adapters.amqp.topology import Names, connect, header_text
 from adapters.standins.clearance_rules import ClearanceRules, decide
@@ -43,7 +43,7 @@ class ClearanceStandIn:
         self._rules = rules
         self._gateway_owner = gateway_owner
         self._delay = delay_seconds
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self.decided = 0
         self.parked = 0
 
@@ -55,12 +55,14 @@ class ClearanceStandIn:
                 raise
             except Exception as exc:  # noqa: BLE001 - a stand-in reconnects like a real one
                 log.warning("clearance.error", error=f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(1.0)
+            await self.stop()
+            await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
-        if self._connection is not None:
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed:
             with contextlib.suppress(Exception):
-                await self._connection.close()
+                await asyncio.wait_for(connection.close(), 5)
 
     async def _consume(self) -> None:
         self._connection = await connect(self._url, "standin-clearance")

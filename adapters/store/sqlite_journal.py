@@ -207,8 +207,11 @@ class SqliteJournal:
         return await self._writer.run(
             lambda cur: _record_decision(cur, notification, status, callback_url))
 
-    async def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[PushJob]:
-        return await self._writer.run(lambda cur: _claim_pushes(cur, owner, limit, lease_seconds))
+    async def claim_due(self, owner: str, limit: int, lease_seconds: float, *,
+                        per_partner: int = 4, busy: frozenset[str] = frozenset()
+                        ) -> list[PushJob]:
+        return await self._writer.run(lambda cur: _claim_pushes(
+            cur, owner, limit, lease_seconds, per_partner, busy))
 
     async def push_result(self, notification_id: str, *, delivered: bool, error: str | None,
                           retry_at: float | None) -> None:
@@ -314,14 +317,18 @@ def _record_decision(cur: sqlite3.Cursor, n: Notification, status: dict[str, Any
     return True
 
 
-def _claim_pushes(cur: sqlite3.Cursor, owner: str, limit: int, lease: float) -> list[PushJob]:
+def _claim_pushes(cur: sqlite3.Cursor, owner: str, limit: int, lease: float,
+                  per_partner: int, busy: frozenset[str]) -> list[PushJob]:
     now = time.time()
     rows = cur.execute(
         "UPDATE notifications SET push_lease_owner = ?, push_lease_until = ?"
-        " WHERE id IN (SELECT id FROM notifications WHERE push_state = 'pending'"
-        "   AND push_next_at <= ? AND (push_lease_until IS NULL OR push_lease_until < ?)"
-        "   ORDER BY push_next_at LIMIT ?) RETURNING *",
-        (owner, now + lease, now, now, limit)).fetchall()
+        " WHERE id IN (SELECT id FROM (SELECT id, partner_id, push_next_at, ROW_NUMBER() OVER"
+        "   (PARTITION BY partner_id ORDER BY push_next_at) AS rank FROM notifications"
+        "   WHERE push_state = 'pending' AND push_next_at <= ?"
+        "   AND (push_lease_until IS NULL OR push_lease_until < ?))"
+        "  WHERE rank <= ? AND partner_id NOT IN (SELECT value FROM json_each(?))"
+        "  ORDER BY push_next_at LIMIT ?) RETURNING *",
+        (owner, now + lease, now, now, per_partner, json.dumps(sorted(busy)), limit)).fetchall()
     names = [d[0] for d in cur.description]
     jobs = []
     for raw in rows:
