@@ -104,7 +104,8 @@ class OutboxRelay:
         for row, result in zip(rows, results, strict=True):
             if result is True:
                 sent.append(row.seq)
-                self._metrics.count(m.PUBLISHED, kind=row.message.kind)
+                self._metrics.count(m.PUBLISHED, kind=row.message.kind,
+                                    message_type=row.message.headers.get("x-source-format", ""))
             elif isinstance(result, str):
                 parked[row.seq] = result
             else:

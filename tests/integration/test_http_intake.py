@@ -602,7 +602,8 @@ def test_metrics_count_traffic_by_outcome(
                         message_type="wco-dec-3.6") == 1
     assert metric_value(samples, "gateway_messages_rejected_total",
                         code="GW-XML-MALFORMED") == 1
-    assert metric_value(samples, "gateway_messages_published_total", kind="declaration") == 1
+    assert metric_value(samples, "gateway_messages_published_total", kind="declaration",
+                        message_type="wco-dec-3.6") == 1
     assert metric_value(samples, "gateway_intake_seconds_count", channel="http",
                         outcome="accepted") == 1
     assert metric_value(samples, "gateway_intake_seconds_count", channel="http",
