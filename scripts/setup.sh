@@ -25,8 +25,14 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv 2>/dev/null || { apt_install python3-venv && "$PYTHON" -m venv .venv; }
 fi
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[dev,postgres]'
+  mkdir -p var
+  echo "setup: installing Python dependencies into .venv (log: var/setup-pip.log)" >&2
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q -e '.[dev,postgres]'; } >var/setup-pip.log 2>&1; then
+    tail -30 var/setup-pip.log >&2
+    echo "setup: pip install failed (see var/setup-pip.log)" >&2
+    exit 1
+  fi
   touch .venv/.installed
 fi
 
