@@ -6,7 +6,7 @@
     gateway keys init [--force]
     gateway partners list
     gateway partners token ID [--replace]
-    gateway topology declare
+    gateway topology declare | delete --yes
     gateway outbox status
 """
 
@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     topology = sub.add_parser("topology", help="RabbitMQ topology").add_subparsers()
     topology.add_parser("declare", help="declare exchanges and queues").set_defaults(
         run=_topology_declare)
+    remove = topology.add_parser(
+        "delete", help="delete the exchanges and queues under GATEWAY_AMQP_PREFIX (sandboxes)")
+    remove.add_argument("--yes", action="store_true", help="really delete (messages are lost)")
+    remove.set_defaults(run=_topology_delete)
     outbox = sub.add_parser("outbox", help="the outbox").add_subparsers()
     outbox.add_parser("status", help="outbox rows by state").set_defaults(run=_outbox_status)
     return parser
@@ -193,6 +197,21 @@ def _topology_declare(args: argparse.Namespace, settings: Settings) -> int:
 
     asyncio.run(run())
     print("topology declared")
+    return 0
+
+
+def _topology_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.amqp.topology import delete_prefixed
+    from gateway.topology import Topology
+
+    if not args.yes:
+        print(f"would delete the queues and exchanges under prefix {settings.amqp_prefix!r}; "
+              "add --yes to do it", file=sys.stderr)
+        return 2
+    asyncio.run(delete_prefixed(settings.amqp_url,
+                                Topology.load(settings.config_dir / "topology.toml"),
+                                settings.amqp_prefix))
+    print(f"deleted the topology under prefix {settings.amqp_prefix!r}")
     return 0
 
 

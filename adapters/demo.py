@@ -16,9 +16,7 @@ what happened to each. Exit 0 only if every step did what it should.
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +26,7 @@ from typing import Any
 import httpx
 from lxml import etree
 
+from adapters.local_server import free_port, rabbitmq_reachable, serve_in_thread, wait_until_ready
 from adapters.setup_keys import init_keys, load_demo_tokens
 from gateway.settings import Settings
 
@@ -52,7 +51,7 @@ class Step:
 
 
 def run_demo(settings: Settings, *, port: int = 0) -> int:
-    if not _rabbitmq_reachable(settings.amqp_url):
+    if not rabbitmq_reachable(settings.amqp_url):
         print(f"RabbitMQ is not reachable at {settings.amqp_url}.\n"
               "Start it (`rabbitmq-server -detached`), or install it on Debian with\n"
               "`sudo apt-get install rabbitmq-server`, or point GATEWAY_AMQP_URL at one.",
@@ -62,7 +61,7 @@ def run_demo(settings: Settings, *, port: int = 0) -> int:
                               db_url=settings.db_url or
                               f"sqlite:///{settings.var_dir / 'demo' / 'journal.db'}")
     init_keys(settings)
-    port = port or _free_port()
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     server = _start_server(settings, port, base)
     try:
@@ -202,8 +201,6 @@ def _invalid(document: bytes) -> bytes:
 
 
 def _start_server(settings: Settings, port: int, base: str) -> Any:
-    import uvicorn
-
     from adapters.bootstrap import build_gateway
     from adapters.http.app import create_app
     from adapters.observability import configure_logging
@@ -211,19 +208,10 @@ def _start_server(settings: Settings, port: int, base: str) -> Any:
     configure_logging("warning")
     gateway = build_gateway(settings, gateway_url=base)
     app = create_app(gateway, sandbox=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           loop="asyncio", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="gateway-demo", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the gateway did not become ready within 20 s")
+    server, _ = serve_in_thread(app, port, "gateway-demo")
+    if not wait_until_ready(base):
+        raise RuntimeError("the gateway did not become ready within 20 s")
+    return server
 
 
 def _print(steps: list[Step], base: str) -> None:
@@ -238,18 +226,3 @@ def _print(steps: list[Step], base: str) -> None:
               f"{','.join(s.notifications) or '-':<22} {s.seconds * 1000:>6.0f}  "
               f"{'OK' if s.ok else 'FAILED'} ({s.expect}{'; ' + s.note if s.note else ''})")
     print(f"\n{sum(s.ok for s in steps)}/{len(steps)} steps did what they should.")
-
-
-def _rabbitmq_reachable(url: str) -> bool:
-    parsed = httpx.URL(url.replace("amqp://", "http://", 1))
-    try:
-        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5672), 2):
-            return True
-    except OSError:
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

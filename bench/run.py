@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sqlite3
@@ -39,6 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from adapters.local_server import wait_until_ready  # noqa: E402
 from adapters.setup_keys import init_keys, load_demo_tokens  # noqa: E402
 from adapters.standins.wco_samples import build_dec  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
@@ -164,14 +164,8 @@ def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Pop
         [str(ROOT / ".venv" / "bin" / "gateway"), "serve", "--port", str(port),
          "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    if wait_until_ready(f"http://127.0.0.1:{port}", timeout=60):
+        return process
     process.kill()
     raise RuntimeError("gateway did not become ready; see gateway.log in the bench var dir")
 
@@ -236,18 +230,11 @@ def main() -> int:
 
 
 def _delete_names(settings: Settings, prefix: str) -> None:
-    import pika
-
+    from adapters.amqp.topology import delete_prefixed
     from gateway.topology import Topology
 
-    topology = Topology.load(settings.config_dir / "topology.toml")
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-    channel = connection.channel()
-    for queue in topology.queues:
-        channel.queue_delete(prefix + queue.name)
-    for exchange in topology.exchanges:
-        channel.exchange_delete(prefix + exchange.name)
-    connection.close()
+    asyncio.run(delete_prefixed(settings.amqp_url,
+                                Topology.load(settings.config_dir / "topology.toml"), prefix))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import threading
 import time
 import uuid
@@ -23,6 +22,12 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.local_server import (
+    free_port,
+    rabbitmq_reachable,
+    serve_in_thread,
+    wait_until_ready,
+)
 from gateway.settings import DEFAULT_AMQP_URL, PROJECT_HOME, Settings
 
 ROOT = PROJECT_HOME
@@ -58,15 +63,6 @@ def tokens(session_var: Path) -> dict[str, str]:
     return json.loads((session_var / "demo-tokens.json").read_text())
 
 
-def rabbitmq_reachable(url: str) -> bool:
-    parsed = httpx.URL(url.replace("amqp://", "http://", 1))
-    try:
-        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5672), 3):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def rabbitmq(settings: Settings) -> Iterator[str]:
     """The real RabbitMQ: fails the test if it is missing; deletes the test's names after."""
@@ -78,26 +74,11 @@ def rabbitmq(settings: Settings) -> Iterator[str]:
 
 def delete_prefixed(settings: Settings) -> None:
     """Delete the exchanges and queues of the configured topology under the test prefix."""
-    import pika
-
+    from adapters.amqp.topology import delete_prefixed as delete
     from gateway.topology import Topology
 
-    topology = Topology.load(settings.config_dir / "topology.toml")
-    connection = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
-    try:
-        channel = connection.channel()
-        for queue in topology.queues:
-            channel.queue_delete(settings.amqp_prefix + queue.name)
-        for exchange in topology.exchanges:
-            channel.exchange_delete(settings.amqp_prefix + exchange.name)
-    finally:
-        connection.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    asyncio.run(delete(settings.amqp_url, Topology.load(settings.config_dir / "topology.toml"),
+                       settings.amqp_prefix))
 
 
 @dataclass
@@ -123,29 +104,16 @@ class RunningGateway:
 def start_gateway(settings: Settings, *, sandbox: bool = False,
                   wait_ready: bool = True) -> RunningGateway:
     """Build and serve a gateway on a free port; wait until it is ready (RabbitMQ connected)."""
-    import uvicorn
-
     from adapters.bootstrap import build_gateway
     from adapters.http.app import create_app
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     gateway = build_gateway(settings, gateway_url=base)
-    app = create_app(gateway, sandbox=sandbox)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", loop="asyncio"))
-    thread = threading.Thread(target=server.run, daemon=True, name=f"gateway-{port}")
-    thread.start()
+    server, thread = serve_in_thread(create_app(gateway, sandbox=sandbox), port)
     running = RunningGateway(base, gateway, settings, server, thread)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(f"{base}/readyz" if wait_ready else f"{base}/healthz", timeout=1)
-            if response.status_code == 200:
-                return running
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
+    if wait_until_ready(base, path="/readyz" if wait_ready else "/healthz"):
+        return running
     running.stop()
     raise RuntimeError(f"gateway at {base} did not become ready")
 

@@ -40,6 +40,20 @@ async def declare(channel: AbstractChannel, topology: Topology, names: Names) ->
             await queue.bind(exchanges[exchange], key)
 
 
+async def delete(channel: AbstractChannel, topology: Topology, names: Names) -> None:
+    """Remove the topology's queues and exchanges under ``names`` (sandboxes, tests, bench)."""
+    for queue_spec in topology.queues:
+        await channel.queue_delete(names(queue_spec.name))
+    for spec in topology.exchanges:
+        await channel.exchange_delete(names(spec.name))
+
+
+async def delete_prefixed(url: str, topology: Topology, prefix: str) -> None:
+    connection = await connect(url, "gateway-topology-delete")
+    async with connection:
+        await delete(await connection.channel(), topology, Names(prefix))
+
+
 def header_text(headers: Mapping[str, Any], name: str) -> str | None:
     value = headers.get(name)
     if isinstance(value, bytes):

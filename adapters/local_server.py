@@ -1,0 +1,56 @@
+"""Running the gateway locally: for the demo, the sandbox, the tests and the benchmark.
+
+Small helpers shared by everything that starts a gateway on this machine: is RabbitMQ
+reachable, a free port, serve a built gateway from a background thread, wait until ready.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+
+
+def rabbitmq_reachable(url: str, timeout: float = 2.0) -> bool:
+    """Whether something listens at the AMQP URL's host and port."""
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 5672),
+                                      timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_ready(base_url: str, timeout: float = 20.0, path: str = "/readyz") -> bool:
+    """Poll ``path`` until it answers 200; ``False`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}{path}", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def serve_in_thread(app: Any, port: int, name: str = "gateway") -> tuple[Any, threading.Thread]:
+    """Serve an ASGI app with uvicorn from a daemon thread; stop with ``server.should_exit``."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           loop="asyncio", lifespan="on"))
+    thread = threading.Thread(target=server.run, name=f"{name}-{port}", daemon=True)
+    thread.start()
+    return server, thread
