@@ -128,7 +128,15 @@ class DecisionConsumer:
             try:
                 applied = await self._service.apply(message.body, headers)
             except PARK_NOW as exc:
-                await self._park(message, exc.code, exc.message)
+                try:
+                    await self._park(message, exc.code, exc.message)
+                except Exception as park_error:  # noqa: BLE001 - keep it rather than lose it
+                    log.error("decisions.park_failed", error=f"{type(park_error).__name__}: "
+                              f"{park_error}", message_id=message.message_id,
+                              conversation_id=message.correlation_id)
+                    await asyncio.sleep(self._base_delay)
+                    await message.nack(requeue=True)
+                    return
                 await message.ack()
                 return
             except Exception as exc:  # noqa: BLE001 - transient: retry, then requeue

@@ -40,12 +40,13 @@ def simple_steps(path: str, namespaces: dict[str, str]) -> list[tuple[str, bool]
 
 
 class _Node:
-    __slots__ = ("any", "first", "slots")
+    __slots__ = ("any", "first", "slots", "inner")
 
     def __init__(self) -> None:
         self.any: dict[str, _Node] = {}      # children reached through every matching element
         self.first: dict[str, _Node] = {}    # children reached through the first one only ([1])
         self.slots: list[int] = []           # paths that end here
+        self.inner = False                   # has children (any or first)
 
 
 class FieldLookup:
@@ -66,20 +67,27 @@ class FieldLookup:
                     plan.append((slot, None))
                     slot += 1
             self._plans.append(plan)
+        # the common case, one simple path per field, answered by a plain dict lookup
+        self._single = [plan[0][0] if len(plan) == 1 and plan[0][1] is None else None
+                        for plan in self._plans]
 
     def _insert(self, steps: list[tuple[str, bool]], slot: int) -> None:
         node = self._root
         for tag, first in steps:
+            node.inner = True
             table = node.first if first else node.any
             node = table.setdefault(tag, _Node())
         node.slots.append(slot)
 
     def find(self, context: etree._Element) -> list[Found]:
         found: dict[int, tuple[Any, str]] = {}
-        if self._root.any or self._root.first:
+        if self._root.inner:
             _walk(context, self._root, found)
         results: list[Found] = []
-        for plan in self._plans:
+        for single, plan in zip(self._single, self._plans, strict=True):
+            if single is not None:
+                results.append(found.get(single))
+                continue
             value: Found = None
             for slot, xpath in plan:
                 value = found.get(slot) if xpath is None else _xpath_value(xpath, context)
@@ -90,27 +98,38 @@ class FieldLookup:
 
 
 def _walk(element: etree._Element, node: _Node, found: dict[int, tuple[Any, str]]) -> None:
-    seen_first: set[str] | None = set() if node.first else None
+    """Descend into the children of ``element`` that ``node`` has paths for."""
+    any_, first = node.any, node.first
+    seen_first: set[str] | None = set() if first else None
     for child in element:
         tag = child.tag
-        below = node.any.get(tag)
+        below = any_.get(tag)
         if below is not None:
-            _visit(child, below, found)
+            if below.slots:
+                _take(child, below.slots, found)
+            if below.inner:
+                _walk(child, below, found)
         if seen_first is not None and tag not in seen_first:
-            below = node.first.get(tag)
+            below = first.get(tag)
             if below is not None:
                 seen_first.add(tag)
-                _visit(child, below, found)
+                if below.slots:
+                    _take(child, below.slots, found)
+                if below.inner:
+                    _walk(child, below, found)
 
 
-def _visit(element: etree._Element, node: _Node, found: dict[int, tuple[Any, str]]) -> None:
-    for slot in node.slots:
-        if slot not in found:
-            text = source_text(element)
-            if text is not None:
+def _take(element: etree._Element, slots: list[int], found: dict[int, tuple[Any, str]]) -> None:
+    if len(element):                      # children: maybe a <null/> placeholder
+        text = source_text(element)
+    else:
+        text = element.text
+        if text is not None:
+            text = text.strip() or None
+    if text is not None:
+        for slot in slots:
+            if slot not in found:
                 found[slot] = (element, text)
-    if node.any or node.first:
-        _walk(element, node, found)
 
 
 def _xpath_value(xpath: etree.XPath, context: etree._Element) -> Found:
