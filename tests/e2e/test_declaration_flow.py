@@ -8,16 +8,15 @@ is the broker, talking plain HTTP.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import RunningGateway, wait_for
 from lxml import etree
+from support.journal import canonical_json
 
 from adapters.bootstrap import load_signing_key
 from adapters.standins.asycuda_samples import build_sad
@@ -92,15 +91,6 @@ def _check_released(settings: Settings, running: RunningGateway, token: str,
         assert root.findtext(f"{{{GW}}}Kind") == notification["kind"]
         assert notification["mrn"] == data["mrn"]
     return data
-
-
-def _canonical_json(settings: Settings, conversation_id: str) -> bytes:
-    path = Path(settings.db_url.removeprefix("sqlite:///"))
-    with sqlite3.connect(path) as db:
-        row = db.execute("SELECT canonical_json FROM messages WHERE conversation_id = ?",
-                         (conversation_id,)).fetchone()
-    assert row is not None
-    return bytes(row[0])
 
 
 def _pushed(running: RunningGateway, conversation_id: str) -> list[dict[str, str]]:
@@ -181,7 +171,7 @@ def test_flow_999_item_wco_declaration_is_released(
     released = time.perf_counter() - started
     print(f"\n999-item WCO DEC ({len(document) / 1e6:.1f} MB): 202 after {accepted:.2f} s, "
           f"released after {released:.2f} s")
-    declaration = from_plain(Declaration, json.loads(_canonical_json(settings, conversation_id)))
+    declaration = from_plain(Declaration, json.loads(canonical_json(settings, conversation_id)))
     assert len(declaration.goods_items) == 999
     assert [item.sequence for item in declaration.goods_items] == list(range(1, 1000))
     rules = ClearanceRules.load(settings.config_dir / "standins" / "clearance.toml")

@@ -18,32 +18,22 @@ from typing import Any
 import httpx
 import pytest
 from conftest import RunningGateway, wait_for, xmlsec1_verify
+from http_helpers import GW_NS, NOTIFICATION_NODE, XML_HEADERS, gateway_cert, new_lrn
 from lxml import etree
 
 from adapters.standins.wco_samples import build_dec
 
 pytestmark = pytest.mark.integration
 
-GW_NS = "urn:customs-gateway:v1"
 NS = {"gw": GW_NS, "ds": "http://www.w3.org/2000/09/xmldsig#",
       "md": "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2",
       "res": "urn:wco:datamodel:WCO:RES-DMS:2"}
-NOTIFICATION_NODE = "urn:customs-gateway:v1:Notification"
 KINDS = ["ACC", "CTL", "TAX", "RES"]
 FUNCTION_CODES = {"ACC": "01", "CTL": "05", "TAX": "13", "RES": "07", "REJ": "03"}
 MRN = re.compile(r"^\d{2}MK[0-9A-Z]{12}[A-Z]\d$")
-XML_HEADERS = {"Content-Type": "application/xml"}
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def new_lrn() -> str:
-    return f"LRN-{uuid.uuid4().hex[:16].upper()}"
-
-
-def gateway_cert(running: RunningGateway) -> Path:
-    return running.settings.keys_dir / "gateway.crt"
 
 
 def submit(running: RunningGateway, token: str, body: bytes) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import httpx
 import pika
 import pytest
 from conftest import RunningGateway, start_gateway, wait_for
+from support.journal import canonical_json
 from support.tcp_proxy import TcpProxy
 
 from adapters.bootstrap import build_gateway, load_signing_key
@@ -88,16 +88,6 @@ def _drain(settings: Settings, logical: str, *, expect: int, timeout: float = 15
         connection.close()
 
 
-def _canonical_json(settings: Settings, conversation_id: str) -> bytes:
-    """The canonical JSON the journal stored for the conversation's declaration."""
-    path = Path(settings.db_url.removeprefix("sqlite:///"))
-    with sqlite3.connect(path) as db:
-        row = db.execute("SELECT canonical_json FROM messages WHERE conversation_id = ?",
-                         (conversation_id,)).fetchone()
-    assert row is not None
-    return bytes(row[0])
-
-
 def _gateway_trust(settings: Settings) -> TrustStore:
     trust = TrustStore()
     trust.add("gateway", load_signing_key(settings, "gateway").certificate)
@@ -122,7 +112,7 @@ def test_relay_publishes_accepted_declaration_once_signed_and_persistent(
     assert len(messages) == 1
     method, properties, body = messages[0]
 
-    assert body == _canonical_json(settings, conversation_id)
+    assert body == canonical_json(settings, conversation_id)
     declaration = from_plain(Declaration, json.loads(body))
     assert to_json_bytes(declaration) == body, "the body is the canonical serialisation"
     assert len(declaration.goods_items) == 2
@@ -240,7 +230,7 @@ def test_relay_parks_unroutable_declaration_with_reason(
     assert "unroutable" in properties.headers["x-gateway-reason"]
     assert properties.headers["x-original-routing-key"] == "declaration.import.MK001005"
     assert properties.correlation_id == conversation_id
-    assert body == _canonical_json(settings, conversation_id)
+    assert body == canonical_json(settings, conversation_id)
     verify_body(_gateway_trust(settings), body, properties.headers, owner="gateway")
     assert _drain(settings, "clearance.declarations", expect=0, settle=0.2) == []
 

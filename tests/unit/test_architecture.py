@@ -87,7 +87,8 @@ def test_import_checker_catches_every_import_form(tmp_path: Path) -> None:
 
 
 def test_every_module_imports_without_network_or_threads() -> None:
-    """Importing every gateway/ and adapters/ module opens no socket, resolves no name, starts no thread."""
+    """Importing every gateway/ and adapters/ module opens no socket, resolves no name, starts
+    no thread."""
     names = module_names(CORE, ADAPTERS)
     assert "gateway.registry" in names and "adapters.cli" in names
     script = r"""

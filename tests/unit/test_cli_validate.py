@@ -52,7 +52,8 @@ def test_cli_validate_valid_files_exit_zero(
 @pytest.mark.parametrize("path", [
     MANY_ERRORS, BAD_NUMBERS, FIXTURES / "asycuda" / "sad_invalid_nonsense.xml",
     FIXTURES / "wco" / "dec_valid_minimal.xml", FIXTURES / "wco" / "res_sample.xml",
-    FIXTURES / "attacks" / "xxe_file_passwd.xml", FIXTURES / "attacks" / "malformed_tag_mismatch.xml",
+    FIXTURES / "attacks" / "xxe_file_passwd.xml",
+    FIXTURES / "attacks" / "malformed_tag_mismatch.xml",
 ])
 def test_cli_validate_invalid_files_exit_one(
         capsys: pytest.CaptureFixture[str], path: Path) -> None:

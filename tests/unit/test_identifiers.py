@@ -84,7 +84,8 @@ def test_mrn_check_digit_agrees_with_independent_computation() -> None:
         assert mrn_check_digit(body) == reference_check_digit(body), body
 
 
-@pytest.mark.parametrize("body", ["", "26MK00100500004", "26MK001005000042R2X", "26MK-01005000042R"])
+@pytest.mark.parametrize("body", ["", "26MK00100500004", "26MK001005000042R2X",
+                                  "26MK-01005000042R"])
 def test_mrn_check_digit_rejects_bad_bodies(body: str) -> None:
     """Bodies that are not 17 letters or digits raise ValueError."""
     with pytest.raises(ValueError):

@@ -275,4 +275,5 @@ def test_parse_untrusted_empty_body_refused_with_empty_code(body: bytes) -> None
 def test_parse_untrusted_accepts_sample_declarations(path: Path) -> None:
     """The real sample declarations pass every limit with default settings."""
     tree = parse_untrusted(path.read_bytes(), LIMITS)
-    assert tree.getroot().tag in ("ASYCUDA", "{urn:wco:datamodel:WCO:DocumentMetaData-DMS:2}MetaData")
+    assert tree.getroot().tag in ("ASYCUDA",
+                                  "{urn:wco:datamodel:WCO:DocumentMetaData-DMS:2}MetaData")
