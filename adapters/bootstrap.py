@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -173,7 +172,7 @@ def build_gateway(settings: Settings, *, gateway_url: str = "",
     intake = IntakeService(
         front=[steps.authenticate(partners), steps.parse(limits), steps.identify(registry),
                steps.authorise(partners), steps.idempotency_key],
-        back=[steps.validate(registry, settings.problem_cap),
+        back=[steps.validate(registry),
               steps.map_to_canonical(mappings, kinds),
               steps.route(routing, topology.parking_exchange), steps.sign_outbound(signer_key)],
         journal=journal, signer=signer, metrics=prom, problem_cap=settings.problem_cap)
@@ -199,10 +198,12 @@ def load_formats(settings: Settings) -> tuple[MessageTypeRegistry, dict[str, Map
 
 
 def document_checker(settings: Settings) -> DocumentChecker:
+    """The intake's own checks (same steps), for ``gateway validate``."""
     registry, mappings, kinds = load_formats(settings)
-    return DocumentChecker(registry, mappings, kinds,
-                           XmlLimits(settings.max_body_bytes, settings.max_depth,
-                                     settings.max_elements))
+    limits = XmlLimits(settings.max_body_bytes, settings.max_depth, settings.max_elements)
+    return DocumentChecker([steps.parse(limits), steps.identify(registry),
+                            steps.validate(registry),
+                            steps.map_to_canonical(mappings, kinds)])
 
 
 def _check_routes(routing: RoutingTable, topology: Topology) -> None:
@@ -211,8 +212,3 @@ def _check_routes(routing: RoutingTable, topology: Topology) -> None:
         if route.exchange not in declared:
             raise ConfigurationError(f"route {route.name!r} targets undeclared exchange "
                                      f"{route.exchange!r}")
-
-
-def ensure_var(settings: Settings) -> Path:
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    return settings.var_dir

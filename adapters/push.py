@@ -39,7 +39,6 @@ class PushDeliverer:
         self._max_delay = max_delay
         self._idle_poll = idle_poll
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
-        self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._per_partner = per_partner
         self._in_flight: dict[str, int] = {}

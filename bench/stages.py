@@ -36,7 +36,6 @@ from gateway.settings import Settings  # noqa: E402
 def timed_steps(gateway, bodies: list[bytes], token: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Mean microseconds per message for each pipeline step."""
     intake = gateway.intake
-    intake.stage_timing = True
     names = ["authenticate", "parse", "identify", "authorise", "idempotency_key", "validate",
              "map_to_canonical", "route", "sign_outbound"]
     totals = dict.fromkeys([*names, "sign_receipt"], 0.0)

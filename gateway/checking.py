@@ -1,18 +1,18 @@
 """Check documents the way the intake does, without a partner or a journal.
 
-Used by ``gateway validate FILE…`` so brokers can check files before sending them: the same
-parser limits, registry, schemas, mappings and business rules, the same problem codes.
+Used by ``gateway validate FILE…`` so brokers can check files before sending them: the very
+same pipeline steps (parse, identify, validate, map with the business rules) and therefore
+the same problem codes, pointers, lines and columns as a real submission.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gateway.canonical.registry import CanonicalKinds
 from gateway.errors import GatewayError, Problem
-from gateway.mapping.engine import Mapping
-from gateway.registry import MessageTypeRegistry
-from gateway.xml.safe_parser import XmlLimits, parse_untrusted
+from gateway.pipeline.exchange import Exchange
+from gateway.pipeline.steps import Step
 
 
 @dataclass
@@ -25,25 +25,16 @@ class CheckResult:
 
 @dataclass
 class DocumentChecker:
-    registry: MessageTypeRegistry
-    mappings: dict[str, Mapping]
-    kinds: CanonicalKinds
-    limits: XmlLimits
+    steps: Sequence[Step]            # parse, identify, validate, map_to_canonical
 
     def check(self, body: bytes) -> CheckResult:
-        message_type = None
+        ex = Exchange(body=body, channel="file")
         try:
-            root = parse_untrusted(body, self.limits).getroot()
-            message_type = self.registry.identify(root).message_type
-            problems = self.registry.validate(message_type, root, body)
-            if problems:
-                return CheckResult(False, message_type.id, "schema problems", problems)
-            plain = self.mappings[message_type.mapping_file].apply(root, body)
-            kind = self.kinds.get(message_type.canonical_kind)
-            canonical = kind.build(plain)
-            kind.check(canonical)
+            for step in self.steps:
+                step(ex)
         except GatewayError as err:
-            return CheckResult(False, message_type.id if message_type else None, err.message,
-                               list(err.problems))
-        items = len(getattr(canonical, "goods_items", []) or [])
-        return CheckResult(True, message_type.id, f"{items} goods item(s)")
+            return CheckResult(False, ex.message_type.id if ex.message_type else None,
+                               err.message, list(err.problems))
+        assert ex.message_type is not None
+        items = len(getattr(ex.canonical, "goods_items", []) or [])
+        return CheckResult(True, ex.message_type.id, f"{items} goods item(s)")

@@ -61,9 +61,6 @@ class GroupCommitWriter:
     async def run(self, op: Callable[[Any], R]) -> R:
         return await asyncio.wrap_future(self.submit(op))
 
-    def run_sync(self, op: Callable[[Any], R], timeout: float = 30.0) -> R:
-        return self.submit(op).result(timeout)
-
     def stop(self) -> None:
         if self._thread.is_alive():
             self._queue.put(_STOP)

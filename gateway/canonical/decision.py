@@ -13,7 +13,6 @@ from decimal import Decimal
 
 from gateway.canonical.model import wco
 
-KIND = "decision"
 DECISION_KINDS = ("accepted", "rejected", "control", "duties_assessed", "released")
 CHANNELS = ("green", "yellow", "red")
 

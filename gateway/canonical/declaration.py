@@ -14,16 +14,6 @@ from decimal import Decimal
 from gateway.canonical.model import field_wco, wco
 
 CANONICAL_VERSION = "1.0"
-KIND = "declaration"
-
-# role -> WCO class id of the party
-PARTY_ROLES: dict[str, str] = {
-    "agent": "05A", "declarant": "57B", "exporter": "57A", "importer": "74A",
-    "consignee": "27A", "consignor": "30A", "buyer": "16A", "seller": "09B",
-    "submitter": "17B", "carrier": "18A", "payer": "56B", "surety": "19B",
-    "financial": "56B", "representative": "05A",
-}
-
 
 @dataclass
 class Amount:

@@ -46,7 +46,6 @@ class Exchange:
     outbox: list[OutboundMessage] = field(default_factory=list)
     conversation_id: str = field(default_factory=new_id)
     parked_reason: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.sha256:

@@ -57,7 +57,6 @@ class IntakeService:
     signer: XmlSigner
     metrics: Metrics
     problem_cap: int = 25
-    stage_timing: bool = False
     after_commit: Callable[[], None] | None = None   # e.g. wake the outbox relay
 
     async def submit(self, ex: Exchange) -> Answer:
@@ -87,7 +86,7 @@ class IntakeService:
             return self._repeat(ex, stored)
         self._run(self.back, ex)
         receipt = self._receipt(ex)
-        document = self._timed(ex, "sign", lambda: self.signer.sign_to_bytes(receipt.to_xml()))
+        document = self.signer.sign_to_bytes(receipt.to_xml())
         accepted = AcceptedMessage(
             receipt_id=ex.id, conversation_id=ex.conversation_id, partner_id=ex.partner.id,
             idempotency_key=ex.idempotency_key, message_type=ex.message_type.id,
@@ -98,9 +97,7 @@ class IntakeService:
             status="parked" if ex.parked_reason else "submitted",
             event_detail={"parked": ex.parked_reason} if ex.parked_reason else {},
         )
-        t0 = time.perf_counter()
         stored, created = await self.journal.record(accepted)
-        ex.timings["journal"] = time.perf_counter() - t0
         if not created:
             return self._repeat(ex, stored)
         if self.after_commit is not None:
@@ -113,20 +110,10 @@ class IntakeService:
                  outbox=len(ex.outbox), **ex.log_context)
         return Answer(202, True, document, receipt.as_dict(), ex.conversation_id)
 
-    def _run(self, steps: Sequence[Step], ex: Exchange) -> None:
-        for step in steps:
-            if self.stage_timing:
-                self._timed(ex, getattr(step, "__qualname__", "step").split(".")[0],
-                            lambda s=step: s(ex))
-            else:
-                step(ex)
-
     @staticmethod
-    def _timed(ex: Exchange, name: str, work: Any) -> Any:
-        t0 = time.perf_counter()
-        result = work()
-        ex.timings[name] = ex.timings.get(name, 0.0) + time.perf_counter() - t0
-        return result
+    def _run(steps: Sequence[Step], ex: Exchange) -> None:
+        for step in steps:
+            step(ex)
 
     def _receipt(self, ex: Exchange) -> ReceiptInfo:
         assert ex.partner is not None and ex.message_type is not None

@@ -73,7 +73,7 @@ def idempotency_key(ex: Exchange) -> Exchange:
     return ex
 
 
-def validate(registry: MessageTypeRegistry, problem_cap: int) -> Step:
+def validate(registry: MessageTypeRegistry) -> Step:
     def step(ex: Exchange) -> Exchange:
         assert ex.message_type is not None and ex.document is not None
         problems = registry.validate(ex.message_type, ex.document, ex.wire_bytes or ex.body)

@@ -71,7 +71,7 @@ class World:
             front=[steps.authenticate(self.partners), steps.parse(limits),
                    steps.identify(registry), steps.authorise(self.partners),
                    steps.idempotency_key],
-            back=[steps.validate(registry, problem_cap), steps.map_to_canonical(mappings, kinds),
+            back=[steps.validate(registry), steps.map_to_canonical(mappings, kinds),
                   steps.route(routing or self.routing, self.parking_exchange),
                   steps.sign_outbound(self.key)],
             journal=journal, signer=XmlSigner(self.key), metrics=metrics or RecordingMetrics(),
