@@ -178,6 +178,10 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=3, help="goods items per declaration")
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--skip-stages", action="store_true")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="arrival rate of the latency phase (default: half the throughput)")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="skip the throughput phase (needs --rate)")
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
@@ -199,19 +203,21 @@ def main() -> int:
     try:
         asyncio.run(closed_loop("127.0.0.1", args.port, token, bodies[:200], 8))   # warm-up
         wait_published(db)
-        lat, statuses, elapsed = asyncio.run(
-            closed_loop("127.0.0.1", args.port, token, bodies[200:], args.concurrency))
-        drained = wait_published(db)
-        report("\nThroughput (closed loop)", lat, statuses, elapsed)
-        total = len(lat)
-        print(f"  end to end incl. confirmed publish of all: {total / (elapsed + drained):,.0f} "
-              f"msg/s (outbox drained {drained * 1000:.0f} ms after the last receipt); "
-              f"outbox {outbox_states(db)}")
-        rate = max(50.0, total / elapsed / 2)
+        rate = args.rate
+        if not args.latency_only:
+            lat, statuses, elapsed = asyncio.run(
+                closed_loop("127.0.0.1", args.port, token, bodies[200:], args.concurrency))
+            drained = wait_published(db)
+            report("\nThroughput (closed loop)", lat, statuses, elapsed)
+            total = len(lat)
+            print(f"  end to end incl. confirmed publish of all: "
+                  f"{total / (elapsed + drained):,.0f} msg/s (outbox drained "
+                  f"{drained * 1000:.0f} ms after the last receipt); outbox {outbox_states(db)}")
+            rate = rate or max(50.0, total / elapsed / 2)
         lat2, statuses2, elapsed2 = asyncio.run(
             open_loop("127.0.0.1", args.port, token, paced, rate))
         wait_published(db)
-        report(f"\nLatency at half rate ({rate:,.0f} req/s, open loop)", lat2, statuses2, elapsed2)
+        report(f"\nLatency at {rate:,.0f} req/s (open loop)", lat2, statuses2, elapsed2)
         big = build_dec(999, lrn=f"L{run}")
         t0 = time.perf_counter()
         response = httpx.post(f"http://127.0.0.1:{args.port}/v1/messages", content=big,
