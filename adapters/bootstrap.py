@@ -48,8 +48,9 @@ def open_journal(settings: Settings) -> Any:
     if url.startswith("sqlite:///"):
         return SqliteJournal(sqlite_path(url)).open()
     if url.startswith(("postgresql://", "postgres://")):
-        raise ConfigurationError("the PostgreSQL journal (for several gateway instances) is not "
-                                 "available yet; use the embedded SQLite journal (sqlite:///…)")
+        from adapters.store.postgres_journal import PostgresJournal  # psycopg: only if used
+
+        return PostgresJournal(url).open()
     raise ConfigurationError(f"GATEWAY_DB_URL must be sqlite:///… or postgresql://…, not {url!r}")
 
 

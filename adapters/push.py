@@ -1,8 +1,9 @@
 """Push delivery of signed notifications to partners' registered callback URLs.
 
 Due notifications are claimed from the journal with a lease and POSTed concurrently, each
-with its own timeout; no partner may have more than ``per_partner`` pushes in flight, so one
-slow or failing callback never holds up the other partners. A 2xx
+with its own timeout; a partner gets at most ``per_partner`` pushes at a time, and no new ones
+while any of those is in flight, so one slow or failing callback never holds up the other
+partners. A 2xx
 answer marks the notification delivered; anything else schedules a retry with exponential
 back-off and jitter (as the published client guidance asks of partners, we do for them); after
 ``max_attempts`` the push is marked failed and reported in the conversation's history. Pull
@@ -52,7 +53,7 @@ class PushDeliverer:
         while True:
             try:
                 free = self._concurrency - len(self._tasks)
-                busy = frozenset(p for p, n in self._in_flight.items() if n >= self._per_partner)
+                busy = frozenset(self._in_flight)      # partners with pushes still in flight
                 jobs = await self._queue.claim_due(
                     self._owner, free, 60.0, per_partner=self._per_partner, busy=busy) \
                     if free > 0 else []

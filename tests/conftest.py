@@ -1,9 +1,10 @@
 """Shared fixtures.
 
 Tiers: ``tests/unit`` (no network, fakes allowed), ``tests/integration`` (the real RabbitMQ at
-``GATEWAY_AMQP_URL`` and a real uvicorn server), ``tests/e2e`` (the whole gateway with the
-stand-in partners). A test that needs RabbitMQ **fails** when it is unreachable — it never
-skips. Every test run uses its own exchange/queue prefix and deletes what it declared.
+``GATEWAY_AMQP_URL``, the real PostgreSQL at ``GATEWAY_TEST_PG_URL`` for the PostgreSQL journal,
+and a real uvicorn server), ``tests/e2e`` (the whole gateway with the stand-in partners). A test
+that needs a service **fails** when it is unreachable — it never skips. Every test uses its own
+exchange/queue prefix and database schema and deletes what it created.
 """
 
 from __future__ import annotations
@@ -84,6 +85,29 @@ def delete_prefixed(settings: Settings) -> None:
 
     asyncio.run(delete(settings.amqp_url, Topology.load(settings.config_dir / "topology.toml"),
                        settings.amqp_prefix))
+
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL of the real PostgreSQL (``GATEWAY_TEST_PG_URL``) with a schema of the test's own:
+    fails the test if PostgreSQL is unreachable; drops the schema after."""
+    import os
+
+    import psycopg
+
+    base = os.environ.get("GATEWAY_TEST_PG_URL", DEFAULT_POSTGRES_URL)
+    try:
+        psycopg.connect(base, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        pytest.fail(f"PostgreSQL is required at {base} and is not reachable: {exc}")
+    schema = f"t{uuid.uuid4().hex[:12]}"
+    yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '10s'")     # fail, not hang, if a test left a lock
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @dataclass

@@ -5,7 +5,7 @@ the way the SQLite journal does (same uniqueness rules, same status updates), ke
 everything in dictionaries and lists, and records every call so tests can assert on what the
 core stored and what it did not. Nothing here is durable, thread-safe or fit for production.
 
-Rules mirrored from ``adapters/store/sqlite_journal.py``:
+Rules mirrored from ``adapters/store/sql_journal.py`` (the SQLite and PostgreSQL journals):
 
 * ``record``: one message per ``(partner_id, idempotency_key)``; when the key is already taken
   (a concurrent repeat that passed ``find`` before the first one committed) it stores nothing
@@ -150,17 +150,23 @@ class FakeJournal:
         self.settle_calls.append((list(sent), dict(failed), dict(parked)))
         by_seq = {e.seq: e for e in self.outbox}
         now = utc_now_iso()
+        # only pending rows are settled: a row another relay settled stays as it is
         for seq in sent:
             entry = by_seq[seq]
+            if entry.state != "pending":
+                continue
             entry.state, entry.lease_owner, entry.lease_until = "sent", None, None
             self._event(entry.message.conversation_id, now, "published",
                         exchange=entry.message.exchange, routing_key=entry.message.routing_key,
                         message_id=entry.message.id)
         for seq, error in failed.items():
             entry = by_seq[seq]
-            entry.lease_until, entry.last_error = None, error
+            if entry.state == "pending":
+                entry.lease_until, entry.last_error = None, error
         for seq, reason in parked.items():
             entry = by_seq[seq]
+            if entry.state != "pending":
+                continue
             entry.state, entry.last_error = "parked", reason
             entry.lease_owner, entry.lease_until = None, None
             self._event(entry.message.conversation_id, now, "parked", reason=reason,
@@ -231,6 +237,8 @@ class FakeJournal:
         self.push_results.append({"notification_id": notification_id, "delivered": delivered,
                                   "error": error, "retry_at": retry_at})
         push = self.push_states[notification_id]
+        if push.state != "pending":            # a late result for a settled push changes nothing
+            return
         if delivered:
             push.state, push.next_at = "delivered", None
         elif retry_at is None:

@@ -6,6 +6,11 @@ issues ``BEGIN``/``COMMIT`` itself). Callers hand it small operations
 runs each operation inside its own savepoint (one failing operation does not spoil the
 others), commits once, then resolves every future. Under load a batch holds dozens of
 requests, so durable (``synchronous=FULL``) commits cost little per request.
+
+A connection that ``usable`` says is lost (a database server restarted, say) is replaced
+before the next batch; while none can be made, every batch fails with ``ServiceUnavailable``.
+Once stopped, the writer fails whatever is still queued or submitted later: no caller waits
+forever.
 """
 
 from __future__ import annotations
@@ -31,14 +36,18 @@ class GroupCommitWriter:
     """Runs write operations in batches on one connection in one thread."""
 
     def __init__(self, connect: Callable[[], Any], *, begin: str = "BEGIN",
-                 max_batch: int = 512, name: str = "journal-writer") -> None:
+                 max_batch: int = 512, name: str = "journal-writer",
+                 usable: Callable[[Any], bool] | None = None) -> None:
         self._connect = connect
         self._begin = begin
         self._max_batch = max_batch
+        self._usable = usable or (lambda conn: True)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = threading.Event()
         self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._closed = False
 
     def start(self) -> None:
         self._thread.start()
@@ -52,10 +61,11 @@ class GroupCommitWriter:
 
     def submit(self, op: Callable[[Any], R]) -> concurrent.futures.Future[R]:
         future: concurrent.futures.Future[R] = concurrent.futures.Future()
-        if not self._thread.is_alive():
-            future.set_exception(ServiceUnavailable("the journal writer is not running"))
-            return future
-        self._queue.put((future, op))
+        with self._lock:
+            if not self._closed and self._thread.is_alive():
+                self._queue.put((future, op))
+                return future
+        future.set_exception(ServiceUnavailable("the journal writer is not running"))
         return future
 
     async def run(self, op: Callable[[Any], R]) -> R:
@@ -71,6 +81,7 @@ class GroupCommitWriter:
             conn = self._connect()
         except BaseException as exc:  # noqa: BLE001 - reported to start()
             self._error = exc
+            self._closed = True
             self._started.set()
             return
         self._started.set()
@@ -79,9 +90,44 @@ class GroupCommitWriter:
                 batch = self._next_batch()
                 if batch is None:
                     return
-                self._commit(conn, batch)
+                conn = self._reconnected(conn, batch)
+                if conn is not None:
+                    self._commit(conn, batch)
         finally:
-            conn.close()
+            self._shut(conn)
+
+    def _reconnected(self, conn: Any, batch: list[tuple[concurrent.futures.Future[Any], Any]]
+                     ) -> Any:
+        """``conn`` if usable, else a new connection; ``None`` (batch failed) if none can be had."""
+        if conn is not None and self._usable(conn):
+            return conn
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        try:
+            fresh = self._connect()
+        except Exception as exc:  # noqa: BLE001 - reported to every caller of the batch
+            log.error("journal.reconnect_failed", error=str(exc), batch=len(batch))
+            _fail(batch, ServiceUnavailable(f"the journal is unreachable: {exc}"))
+            return None
+        log.warning("journal.reconnected")
+        return fresh
+
+    def _shut(self, conn: Any) -> None:
+        with self._lock:
+            self._closed = True
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        stranded = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                stranded.append(item)
+        _fail(stranded, ServiceUnavailable("the journal writer stopped"))
 
     def _next_batch(self) -> list[tuple[concurrent.futures.Future[Any], Any]] | None:
         first = self._queue.get()
@@ -119,13 +165,16 @@ class GroupCommitWriter:
             log.error("journal.commit_failed", error=str(exc), batch=len(batch))
             with contextlib.suppress(Exception):      # nothing may have been open
                 conn.execute("ROLLBACK")
-            failure = ServiceUnavailable(f"the journal could not commit: {exc}")
-            for future, _ in batch:
-                if not future.done():
-                    future.set_exception(failure)
+            _fail(batch, ServiceUnavailable(f"the journal could not commit: {exc}"))
             return
         for future, result, error in outcomes:
             if error is not None:
                 future.set_exception(error)
             else:
                 future.set_result(result)
+
+
+def _fail(batch: list[tuple[concurrent.futures.Future[Any], Any]], error: Exception) -> None:
+    for future, _ in batch:
+        if not future.done():
+            future.set_exception(error)
