@@ -49,11 +49,10 @@ from adapters.standins.asycuda_catalogue import (
     SELF_CLOSING,
     _block,
     _count,
-    _item,
     _leaf,
     _money,
-    _plan_items,
 )
+from adapters.standins.asycuda_items import _item, _plan_items
 
 __all__ = ["build_sad", "EUR_MKD_RATE"]
 
