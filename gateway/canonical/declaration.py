@@ -37,10 +37,35 @@ class Address:
 
 @dataclass
 class Party:
+    """A party in a role; its WCO ids depend on the role (see ``PARTY_ROLES``)."""
+
     role: str
-    name: str | None = wco("R124", "Name")
+    name: str | None = wco("R124", "Name")      # the declarant's ids; other roles: PARTY_ROLES
     id: str | None = wco("R123", "ID")
     address: Address | None = wco("04A")
+
+
+# role -> (WCO class id, path of the class below the Declaration, name id, identifier id)
+PARTY_ROLES: dict[str, tuple[str, str, str, str]] = {
+    "agent": ("05A", "05A", "R003", "R004"),
+    "declarant": ("57B", "57B", "R124", "R123"),
+    "exporter": ("57A", "57A", "R031", "R032"),
+    "submitter": ("17B", "17B", "R058", "R059"),
+    "importer": ("74A", "67A/74A", "R037", "R038"),
+    "consignee": ("27A", "67A/27A", "R014", "R015"),
+    "consignor": ("30A", "67A/30A", "R020", "R021"),
+    "buyer": ("16A", "67A/16A", "R009", "R010"),
+    "seller": ("09B", "67A/09B", "R050", "R051"),
+    "payer": ("56B", "67A/56B", "R120", "R121"),
+    "financial": ("56B", "67A/56B", "R120", "R121"),   # ASYCUDA's financial party pays
+}
+
+
+def party_pointer(role: str, field_name: str | None = None) -> str:
+    """WCO pointer of a party (or its name/id), e.g. ``42A/67A/74A/R038`` for the importer's id."""
+    _, path, name_id, id_id = PARTY_ROLES[role]
+    leaf = {"name": name_id, "id": id_id, None: None}[field_name]
+    return f"42A/{path}" + (f"/{leaf}" if leaf else "")
 
 
 @dataclass

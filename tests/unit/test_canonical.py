@@ -11,12 +11,14 @@ import pytest
 from adapters.standins.asycuda_samples import build_sad
 from adapters.standins.wco_samples import build_dec
 from gateway.canonical.declaration import (
+    PARTY_ROLES,
     Amount,
     Declaration,
     GoodsItem,
     Header,
     header_pointer,
     item_pointer,
+    party_pointer,
 )
 from gateway.canonical.model import field_wco, from_plain, to_json_bytes, to_plain
 from gateway.canonical.registry import check_declaration, declaration_attributes, default_kinds
@@ -274,3 +276,22 @@ def test_wco_and_asycuda_same_logical_declaration_same_canonical_shape() -> None
 def test_wco_dec_fixture_matches_builder() -> None:
     """The 3-item WCO fixture is what build_dec(3) produces (the samples above stay honest)."""
     assert build_dec(3) == fixture("wco/dec_valid_3_items.xml")
+
+
+# --- parties ----------------------------------------------------------------------------------
+
+def test_party_pointer_uses_the_role_ids() -> None:
+    """A party's pointer names its role's WCO class and data element ids."""
+    assert party_pointer("importer", "id") == "42A/67A/74A/R038"
+    assert party_pointer("agent", "name") == "42A/05A/R003"
+    assert party_pointer("declarant") == "42A/57B"
+
+
+@pytest.mark.parametrize("family, path", [
+    ("wco", "wco/dec_valid_3_items.xml"), ("asycuda", "asycuda/sad_valid_3_items.xml"),
+])
+def test_party_roles_of_both_dialects_have_wco_ids(family: str, path: str) -> None:
+    """Every party role the mappings produce has its WCO ids in PARTY_ROLES."""
+    roles = {party.role for party in declaration_from(family, fixture(path)).parties}
+    assert roles, "the sample has parties"
+    assert roles <= set(PARTY_ROLES)
