@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ class FieldRule:
     convert: Converter
     source: str
     into: str | None = None
-    extra: dict[str, etree.XPath] = field(default_factory=dict)
+    extra: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     slice: tuple[int, int] | None = None
     const: Any = None
     default: Any = None
@@ -148,8 +149,8 @@ def _apply_fields(
             continue
         if rule.into:
             record = {rule.into: value}
-            for name, xpath in rule.extra.items():
-                record[name] = _extra_value(xpath, node)
+            for name, extra in rule.extra.items():
+                record[name] = extra(node)
             value = record
         _put(out, rule.parts, value)
 
@@ -169,6 +170,27 @@ def _apply_lists(
                 continue
             entry.update(rule.const)
             entries.append(entry)
+
+
+def _extra(expr: str, ns: dict[str, str], where: str) -> Callable[[Any], Any]:
+    """How to read one ``extra`` value next to a field's element (compiled once)."""
+    attribute = re.fullmatch(r"@([A-Za-z_][\w.-]*)", expr.strip())
+    if attribute:                         # the common case: an attribute of the element
+        name = attribute.group(1)
+        return lambda node: _attribute(node, name)
+    literal = re.fullmatch(r"'([^']*)'", expr.strip())
+    if literal:                           # a constant, e.g. the national currency
+        value = literal.group(1) or None
+        return lambda node: value
+    xpath = _xpath(expr, ns, where)
+    return lambda node: _extra_value(xpath, node)
+
+
+def _attribute(node: Any, name: str) -> str | None:
+    if not isinstance(node, etree._Element):
+        return None
+    value = node.get(name)
+    return value.strip() or None if value is not None else None
 
 
 def _extra_value(xpath: etree.XPath, node: Any) -> Any:
@@ -254,7 +276,7 @@ def _field(target: str, spec: Any, ns: dict[str, str], where: str) -> FieldRule:
         convert=CONVERTERS[converter_name],
         source=" | ".join(paths),
         into=spec.get("into"),
-        extra={k: _xpath(v, ns, where) for k, v in spec.get("extra", {}).items()},
+        extra={k: _extra(v, ns, where) for k, v in spec.get("extra", {}).items()},
         slice=tuple(spec["slice"]) if "slice" in spec else None,  # type: ignore[arg-type]
         const=spec.get("const"),
         default=spec.get("default"),
