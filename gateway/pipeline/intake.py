@@ -61,7 +61,7 @@ class IntakeService:
 
     async def submit(self, ex: Exchange) -> Answer:
         started = time.perf_counter()
-        structlog.contextvars.bind_contextvars(message_id=ex.id)
+        structlog.contextvars.bind_contextvars(message_id=ex.id, conversation_id=ex.conversation_id)
         self.metrics.count(m.RECEIVED, channel=ex.channel)
         try:
             answer = await self._process(ex)
