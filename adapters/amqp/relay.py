@@ -15,11 +15,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aio_pika
 import aiormq
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from adapters.amqp.topology import Names, connect
 from gateway import metrics as m
@@ -47,7 +48,6 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
-        self._exchanges: dict[str, AbstractExchange] = {}
         self._stopping = False
         self.connected = False
 
@@ -121,9 +121,8 @@ class OutboxRelay:
     async def _publish(self, channel: AbstractChannel, row: OutboxRow) -> bool | str:
         """True when confirmed; a reason string when unroutable (then parked)."""
         message = row.message
-        exchange = await self._exchange(channel, message.exchange)
-        result = await exchange.publish(_amqp_message(row), message.routing_key,
-                                        mandatory=True, timeout=5)
+        result = await _publish(channel, self._names(message.exchange), message.routing_key,
+                                _amqp_message(row))
         if isinstance(result, aiormq.abc.DeliveredMessage):     # basic.return: nobody bound
             reason = (f"unroutable: no queue bound to {message.exchange!r} for routing key "
                       f"{message.routing_key!r}")
@@ -135,18 +134,10 @@ class OutboxRelay:
         return True
 
     async def _park_copy(self, channel: AbstractChannel, row: OutboxRow, reason: str) -> None:
-        parking = await self._exchange(channel, self._parking)
         copy = _amqp_message(row, extra={
             "x-gateway-reason": reason, "x-original-exchange": self._names(row.message.exchange),
             "x-original-routing-key": row.message.routing_key})
-        await parking.publish(copy, f"unroutable.{row.message.kind}", mandatory=True, timeout=5)
-
-    async def _exchange(self, channel: AbstractChannel, logical: str) -> AbstractExchange:
-        exchange = self._exchanges.get(logical)
-        if exchange is None:
-            exchange = await channel.get_exchange(self._names(logical), ensure=False)
-            self._exchanges[logical] = exchange
-        return exchange
+        await _publish(channel, self._names(self._parking), f"unroutable.{row.message.kind}", copy)
 
     async def _ensure_channel(self) -> AbstractChannel:
         if self._channel is not None and not self._channel.is_closed:
@@ -158,17 +149,30 @@ class OutboxRelay:
         if self._prepare is not None:      # (re)declare the topology: RabbitMQ may be new
             await self._prepare(channel)
         self._channel = channel
-        self._exchanges.clear()
         self.connected = True
         log.info("relay.connected")
         return self._channel
 
     async def _drop_channel(self) -> None:
         channel, self._channel = self._channel, None
-        self._exchanges.clear()
         if channel is not None and not channel.is_closed:
             with contextlib.suppress(Exception):
                 await channel.close()
+
+
+async def _publish(channel: AbstractChannel, exchange: str, routing_key: str,
+                   message: aio_pika.Message) -> Any:
+    """Publish with ``mandatory`` and await the broker's confirm (or its return).
+
+    Straight on the underlying aiormq channel with ``wait=False``: the frame is queued for
+    writing without waiting, inside the channel's lock, for the write to happen. Otherwise each
+    publish of a batch holds the lock across one event-loop turn, publishes go one per turn,
+    and under HTTP load the relay stalls for seconds.
+    """
+    underlay = await channel.get_underlay_channel()
+    return await underlay.basic_publish(
+        message.body, exchange=exchange, routing_key=routing_key,
+        properties=message.properties, mandatory=True, timeout=5, wait=False)
 
 
 def _amqp_message(row: OutboxRow, extra: dict[str, str] | None = None) -> aio_pika.Message:
