@@ -22,6 +22,7 @@ and the structured ``problems`` a partner can act on::
     ├── NoRoute                      a valid message matched no route (operator's problem)
     ├── MappingFailed                a mapping specification could not be applied (names the path)
     ├── ConfigurationError           bad configuration found at start-up
+    ├── TooBusy                 429  more requests in flight than the gateway takes (retryable)
     └── ServiceUnavailable      503  the journal cannot take the message (retryable)
 """
 
@@ -155,6 +156,12 @@ class MappingFailed(GatewayError):
 
 class ConfigurationError(GatewayError):
     code = "GW-CONFIG"
+
+
+class TooBusy(GatewayError):
+    code = "GW-BUSY"
+    http_status = 429
+    retryable = True
 
 
 class ServiceUnavailable(GatewayError):

@@ -29,6 +29,7 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     max_depth: int = 48
     max_elements: int = 250_000
+    max_in_flight: int = 64          # submissions being processed per process; more get 429
     problem_cap: int = 25
     log_level: str = "info"
     push_max_attempts: int = 8
@@ -78,6 +79,7 @@ class Settings:
             max_body_bytes=int(env.get("GATEWAY_MAX_BODY_BYTES", base.max_body_bytes)),
             max_depth=int(env.get("GATEWAY_MAX_DEPTH", base.max_depth)),
             max_elements=int(env.get("GATEWAY_MAX_ELEMENTS", base.max_elements)),
+            max_in_flight=int(env.get("GATEWAY_MAX_IN_FLIGHT", base.max_in_flight)),
             problem_cap=int(env.get("GATEWAY_PROBLEM_CAP", base.problem_cap)),
             log_level=env.get("GATEWAY_LOG_LEVEL", base.log_level),
             public_url=env.get("GATEWAY_PUBLIC_URL", ""),

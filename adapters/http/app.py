@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from adapters.bootstrap import Gateway, build_gateway
 from adapters.http import rest, soap
+from adapters.http.admission import Admission
 from adapters.observability import configure_logging
 from gateway.settings import Settings
 
@@ -70,8 +71,9 @@ def app_factory() -> FastAPI:
 
 
 def _mount(app: FastAPI, gateway: Gateway, sandbox: bool) -> None:
-    app.include_router(rest.router(gateway))
-    app.include_router(soap.router(gateway))
+    admission = Admission(gateway.settings.max_in_flight)      # shared by HTTP and SOAP
+    app.include_router(rest.router(gateway, admission))
+    app.include_router(soap.router(gateway, admission))
     if sandbox:
         app.include_router(_sandbox_callbacks())
 

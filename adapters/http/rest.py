@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from adapters.bootstrap import Gateway
+from adapters.http.admission import Admission
 from gateway.errors import (
     GatewayError,
     NotAcceptable,
@@ -31,7 +32,7 @@ JSON = "application/json"
 XML_TYPES = ("application/xml", "text/xml")
 
 
-def router(gateway: Gateway) -> APIRouter:
+def router(gateway: Gateway, admission: Admission) -> APIRouter:
     api = APIRouter()
 
     @api.post("/v1/messages")
@@ -44,13 +45,14 @@ def router(gateway: Gateway) -> APIRouter:
         except NotAcceptable as err:
             return render(gateway.intake.reject(ex, err), as_json=False)
         try:
-            check_media_type(request.headers.get("content-type"), XML_TYPES)
-            body = await read_body(request, gateway.settings.max_body_bytes)
+            with admission.slot():
+                check_media_type(request.headers.get("content-type"), XML_TYPES)
+                body = await read_body(request, gateway.settings.max_body_bytes)
+                answer = await gateway.intake.submit(Exchange(
+                    body=body, channel="http", id=ex.id, received_at=ex.received_at,
+                    authorization=ex.authorization, idempotency_header=ex.idempotency_header))
         except GatewayError as err:
             return render(gateway.intake.reject(ex, err), as_json)
-        answer = await gateway.intake.submit(Exchange(
-            body=body, channel="http", id=ex.id, received_at=ex.received_at,
-            authorization=ex.authorization, idempotency_header=ex.idempotency_header))
         return render(answer, as_json)
 
     @api.get("/v1/conversations/{conversation_id}")
@@ -104,12 +106,17 @@ def render(answer: Answer, as_json: bool) -> Response:
     if answer.duplicate:
         headers["X-Duplicate"] = "true"
     if answer.error is not None and answer.error.retryable:
-        headers["Retry-After"] = "5"
+        headers["Retry-After"] = retry_after(answer.error)
     if as_json:
         return Response(json.dumps(answer.content), status_code=answer.http_status,
                         media_type=JSON, headers=headers)
     return Response(answer.document, status_code=answer.http_status, media_type=XML,
                     headers=headers)
+
+
+def retry_after(err: GatewayError) -> str:
+    """Seconds a partner should wait: short when merely busy, longer when a store is down."""
+    return "1" if err.http_status == 429 else "5"
 
 
 def wants_json(accept: str | None) -> bool:

@@ -22,7 +22,8 @@ from fastapi.responses import Response
 from lxml import etree
 
 from adapters.bootstrap import Gateway
-from adapters.http.rest import authenticated, check_media_type, read_body
+from adapters.http.admission import Admission
+from adapters.http.rest import authenticated, check_media_type, read_body, retry_after
 from gateway.documents.receipts import GW_NS
 from gateway.errors import GatewayError, MalformedXml, NotFound, RequestError
 from gateway.pipeline.exchange import Exchange
@@ -56,7 +57,7 @@ class SoapFaultError(RequestError):
     code = "GW-SOAP"
 
 
-def router(gateway: Gateway) -> APIRouter:
+def router(gateway: Gateway, admission: Admission) -> APIRouter:
     api = APIRouter()
     xsd = (gateway.settings.schemas_dir / "gateway" / "gateway-v1.xsd").read_bytes()
     wsdl = served_wsdl(gateway.settings.schemas_dir / "gateway" / "gateway.wsdl", xsd)
@@ -91,10 +92,14 @@ def router(gateway: Gateway) -> APIRouter:
         except GatewayError as err:
             return fault(version, gateway.intake.reject(ex, err))
         body = etree.tostring(document, method="c14n", exclusive=True)
-        answer = await gateway.intake.submit(Exchange(
-            body=body, channel=ex.channel, id=ex.id, received_at=ex.received_at,
-            authorization=ex.authorization, idempotency_header=ex.idempotency_header,
-            document=document, wire_bytes=raw))
+        try:
+            with admission.slot():
+                answer = await gateway.intake.submit(Exchange(
+                    body=body, channel=ex.channel, id=ex.id, received_at=ex.received_at,
+                    authorization=ex.authorization, idempotency_header=ex.idempotency_header,
+                    document=document, wire_bytes=raw))
+        except GatewayError as err:
+            return fault(version, gateway.intake.reject(ex, err))
         if not answer.accepted:
             return fault(version, answer)
         headers = {"X-Conversation-ID": answer.conversation_id or ""}
@@ -220,10 +225,13 @@ def fault(version: SoapVersion, answer: Answer) -> Response:
         body = (f"<soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{reason}"
                 f"</faultstring><detail>").encode() + detail + b"</detail></soap:Fault>"
         status = 500
-    if err is not None and err.http_status in (401, 403, 413, 415):
+    headers = {}
+    if err is not None and err.http_status in (401, 403, 413, 415, 429, 503):
         status = err.http_status
+    if err is not None and err.retryable:
+        headers["Retry-After"] = retry_after(err)
     return Response(envelope_bytes(version, body), status_code=status,
-                    media_type=version.content_type)
+                    media_type=version.content_type, headers=headers)
 
 
 def _escape(text: str) -> str:
