@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -41,6 +44,7 @@ from gateway.xml.safe_parser import XmlLimits
 
 log = structlog.get_logger("gateway.bootstrap")
 GATEWAY_OWNER = "gateway"
+ALL, HTTP, MESSAGING = "all", "http", "messaging"
 
 
 def open_journal(settings: Settings) -> Any:
@@ -86,14 +90,26 @@ class Gateway:
     consumer: DecisionConsumer | None = None
     pusher: PushDeliverer | None = None
     background: list[Any] = field(default_factory=list)
+    role: str = ALL
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def start(self, *, sandbox: bool = False) -> None:
+    async def start(self, *, sandbox: bool = False, role: str = ALL) -> None:
+        """Start the background work of ``role``.
+
+        ``all`` (one process: HTTP and messaging), ``http`` (the intake only: several HTTP
+        worker processes share one messaging process), ``messaging`` (relay, decision
+        consumer, pushes, and the stand-ins in sandbox mode; no HTTP).
+        """
+        self.role = role
+        if role == HTTP:
+            return
         owner = f"{self.settings.instance_id}:{os.getpid()}"
         self.relay = OutboxRelay(
             self.journal, amqp_url=self.settings.amqp_url, names=self.names,
             parking_exchange=self.topology.parking_exchange, owner=owner, metrics=self.metrics,
-            prepare=lambda channel: declare(channel, self.topology, self.names))
+            prepare=lambda channel: declare(channel, self.topology, self.names),
+            # no commit in this process wakes the relay when HTTP runs elsewhere: poll often
+            idle_poll=0.05 if role == MESSAGING else 1.0)
         self.pusher = PushDeliverer(self.journal, owner=owner, metrics=self.metrics,
                                     max_attempts=self.settings.push_max_attempts)
         self.consumer = DecisionConsumer(
@@ -149,9 +165,28 @@ class Gateway:
             journal_ok = bool(self.journal.ping())
         except Exception:  # noqa: BLE001 - reported, not raised
             journal_ok = False
-        amqp_ok = bool(self.relay and self.relay.connected and self.consumer
-                       and self.consumer.connected)
+        if self.role == HTTP:
+            amqp_ok = messaging_ready(self.settings)
+        else:
+            amqp_ok = self.messaging_connected()
         return {"ready": journal_ok and amqp_ok, "journal": journal_ok, "rabbitmq": amqp_ok}
+
+    def messaging_connected(self) -> bool:
+        return bool(self.relay and self.relay.connected and self.consumer
+                    and self.consumer.connected)
+
+
+def heartbeat_path(settings: Settings) -> Path:
+    return settings.var_dir / f"messaging-{settings.instance_id}.json"
+
+
+def messaging_ready(settings: Settings, max_age: float = 5.0) -> bool:
+    """Whether this instance's messaging process reported itself connected recently."""
+    try:
+        beat = json.loads(heartbeat_path(settings).read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(beat.get("rabbitmq")) and time.time() - float(beat.get("at", 0)) < max_age
 
 
 def build_gateway(settings: Settings, *, gateway_url: str = "",

@@ -1,6 +1,7 @@
 """The ``gateway`` command.
 
     gateway serve [--host H] [--port P] [--workers N] [--sandbox]
+    gateway messaging [--sandbox]
     gateway demo [--port P]
     gateway validate FILE…            exit 0 valid, 1 invalid, 2 unreadable
     gateway keys init [--force]
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -42,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--sandbox", action="store_true",
                        help="also run the stand-in partners (clearance, broker callbacks)")
     serve.set_defaults(run=_serve)
+
+    messaging = sub.add_parser(
+        "messaging", help="run only the relay, decision consumer and pushes (started by "
+        "`serve --workers N`; can also run on its own next to HTTP-only workers)")
+    messaging.add_argument("--sandbox", action="store_true", help="also run the stand-ins")
+    messaging.set_defaults(run=_messaging)
 
     demo = sub.add_parser("demo", help="run the flows end to end with the stand-in partners")
     demo.add_argument("--port", type=int, default=0, help="0 = any free port")
@@ -89,15 +97,34 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         init_keys(settings)
     os.environ.setdefault("GATEWAY_PUBLIC_URL", f"http://{args.host}:{args.port}")
     os.environ["GATEWAY_SANDBOX"] = "1" if args.sandbox else "0"
+    messaging = None
     if args.workers > 1:
         metrics_dir = settings.var_dir / "prometheus"
         metrics_dir.mkdir(parents=True, exist_ok=True)
         for stale in metrics_dir.glob("*.db"):
             stale.unlink()
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    uvicorn.run("adapters.http.app:app_factory", factory=True, host=args.host, port=args.port,
-                workers=args.workers, loop="uvloop", http="httptools", log_level="warning",
-                access_log=False)
+        os.environ["GATEWAY_ROLE"] = "http"       # the workers run the intake only …
+        messaging = subprocess.Popen(             # … and one process runs the messaging
+            [sys.executable, "-m", "adapters.cli", "messaging",
+             *(["--sandbox"] if args.sandbox else [])])
+    try:
+        uvicorn.run("adapters.http.app:app_factory", factory=True, host=args.host,
+                    port=args.port, workers=args.workers, loop="uvloop", http="httptools",
+                    log_level="warning", access_log=False)
+    finally:
+        if messaging is not None:
+            messaging.terminate()
+            messaging.wait(timeout=30)
+    return 0
+
+
+def _messaging(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.messaging_process import run_messaging
+    from adapters.observability import configure_logging
+
+    configure_logging(settings.log_level)
+    asyncio.run(run_messaging(settings, sandbox=args.sandbox))
     return 0
 
 

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from adapters.bootstrap import Gateway, build_gateway
+from adapters.bootstrap import ALL, Gateway, build_gateway
 from adapters.http import rest, soap
 from adapters.http.admission import Admission
 from adapters.observability import configure_logging
@@ -24,7 +24,7 @@ from gateway.settings import Settings
 
 
 def create_app(gateway: Gateway, *, sandbox: bool = False,
-               start_background: bool = True) -> FastAPI:
+               start_background: bool = True, role: str = ALL) -> FastAPI:
     """The app for one built gateway; background work starts with the server."""
 
     @asynccontextmanager
@@ -33,7 +33,7 @@ def create_app(gateway: Gateway, *, sandbox: bool = False,
         # keep it out of the cyclic garbage collector's full scans (shorter pauses).
         gc.freeze()
         if start_background:
-            await gateway.start(sandbox=sandbox)
+            await gateway.start(sandbox=sandbox, role=role)
         try:
             yield
         finally:
@@ -67,7 +67,8 @@ def app_factory() -> FastAPI:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     sandbox = os.environ.get("GATEWAY_SANDBOX") == "1"
-    return create_app(build_gateway(settings), sandbox=sandbox)
+    role = os.environ.get("GATEWAY_ROLE", ALL)
+    return create_app(build_gateway(settings), sandbox=sandbox, role=role)
 
 
 def _mount(app: FastAPI, gateway: Gateway, sandbox: bool) -> None:
