@@ -11,6 +11,7 @@ rejection. Steps never touch the network or the journal.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from gateway.canonical.model import to_json_bytes
@@ -123,10 +124,8 @@ def route(routing: RoutingTable, parking_exchange: str) -> Step:
 
 def sign_outbound(key: SigningKey) -> Step:
     def step(ex: Exchange) -> Exchange:
-        ex.outbox = [
-            OutboundMessage(**{**m.__dict__, "headers": {**m.headers, **sign_body(key, m.body)}})
-            for m in ex.outbox
-        ]
+        ex.outbox = [replace(m, headers={**m.headers, **sign_body(key, m.body)})
+                     for m in ex.outbox]
         return ex
     return step
 
