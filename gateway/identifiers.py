@@ -23,15 +23,22 @@ for _letter in string.ascii_uppercase:
 MRN_PATTERN = re.compile(r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[A-Z][0-9]$")
 
 
+def iso6346_check_digit(code: str) -> int:
+    """ISO 6346 check digit of ASCII letters and digits (container numbers, MRN bodies)."""
+    if not re.fullmatch(r"[A-Za-z0-9]+", code):
+        raise ValueError(f"only ASCII letters and digits carry an ISO 6346 digit, not {code!r}")
+    total = 0
+    for i, char in enumerate(code.upper()):
+        value = int(char) if char.isdigit() else _LETTER_VALUES[char]
+        total += value * (2 ** i)
+    return total % 11 % 10
+
+
 def mrn_check_digit(first17: str) -> int:
     """The ISO 6346 check digit of an MRN's first 17 characters."""
     if not re.fullmatch(r"[A-Za-z0-9]{17}", first17):
         raise ValueError(f"an MRN body has 17 ASCII letters or digits, not {first17!r}")
-    total = 0
-    for i, char in enumerate(first17.upper()):
-        value = int(char) if char.isdigit() else _LETTER_VALUES[char]
-        total += value * (2 ** i)
-    return total % 11 % 10
+    return iso6346_check_digit(first17)
 
 
 def is_valid_mrn(mrn: str) -> bool:

@@ -11,8 +11,9 @@ code, customs duty (A00) and VAT (B00) lines, gross and net mass, origin and pac
 The document is valid against ``schemas/wco/dec-3.6/WCO_DocumentMetaData_DMS_2.xsd`` and its
 elements follow schema order. Everything is invented; the output is deterministic for a
 given set of arguments (``seed`` picks the goods and drives quantities and prices). Only the
-standard library is used: the text is built directly as strings (values escaped), which keeps
-a 999-item declaration (~2 MB) well under a second.
+standard library (and the gateway's ISO 6346 check digit) is used: the text is built
+directly as strings (values escaped), which keeps a 999-item declaration (~2 MB) well under
+a second.
 
 The builder does not police its arguments: ``items`` above 999 yields a document that the
 schema rejects, which negative tests use; an ``hs_codes`` entry that is not 6-10 digits passes
@@ -33,6 +34,8 @@ import random
 import sys
 from decimal import Decimal
 from xml.sax.saxutils import escape, quoteattr
+
+from gateway import identifiers
 
 MD_NS = "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2"
 DEC_NS = "urn:wco:datamodel:WCO:DEC-DMS:2"
@@ -70,15 +73,9 @@ CATALOGUE: list[tuple[str, str, str, int, int, int, int, int, bool]] = [
 HS_DESCRIPTIONS = {row[0]: row for row in CATALOGUE}
 VAT_RATE = 18
 
-# ISO 6346 letter values: A=10, B=12 ... Z=38, skipping the multiples of 11.
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_ISO6346 = dict(zip(_LETTERS, [v for v in range(10, 39) if v % 11], strict=True))
-
-
 def iso6346_check_digit(code: str) -> str:
-    """Check digit of a container number (or MRN): sum(value * 2**i) mod 11, 10 -> 0."""
-    total = sum((int(c) if c.isdigit() else _ISO6346[c]) << i for i, c in enumerate(code))
-    return str(total % 11 % 10)
+    """Check digit of a container number (or MRN), as one character."""
+    return str(identifiers.iso6346_check_digit(code))
 
 
 def _money(cents: int) -> str:
