@@ -146,6 +146,11 @@ class GroupCommitWriter:
         return batch
 
     def _commit(self, conn: Any, batch: list[tuple[concurrent.futures.Future[Any], Any]]) -> None:
+        # A caller that gave up (its task was cancelled) before its operation ran is skipped;
+        # once running, a future can no longer be cancelled, so setting its result is safe.
+        batch = [(future, op) for future, op in batch if future.set_running_or_notify_cancel()]
+        if not batch:
+            return
         outcomes: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
         try:
             cur = conn.cursor()
@@ -176,5 +181,7 @@ class GroupCommitWriter:
 
 def _fail(batch: list[tuple[concurrent.futures.Future[Any], Any]], error: Exception) -> None:
     for future, _ in batch:
-        if not future.done():
-            future.set_exception(error)
+        # a waiting caller may cancel at any moment: never let that kill the writer thread
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            if not future.done():
+                future.set_exception(error)

@@ -187,3 +187,28 @@ def test_writer_replaces_a_connection_that_is_no_longer_usable(tmp_path: Path) -
         assert len(made) == 2
     finally:
         writer.stop()
+
+
+def test_writer_survives_a_caller_that_gave_up(tmp_path: Path) -> None:
+    """An operation whose caller was cancelled is skipped, and the writer keeps serving others."""
+    writer = GroupCommitWriter(lambda: sqlite3.connect(tmp_path / "c.db", isolation_level=None,
+                                                       check_same_thread=False))
+    writer.start()
+    try:
+        running, release = threading.Event(), threading.Event()
+
+        def blocking(cur: Any) -> None:
+            running.set()
+            release.wait(5)
+
+        first = writer.submit(blocking)
+        assert running.wait(5)
+        ran: list[str] = []
+        abandoned = writer.submit(lambda cur: ran.append("abandoned"))
+        assert abandoned.cancel(), "still queued, so the caller can give up"
+        release.set()
+        assert first.result(5) is None
+        assert writer.submit(lambda cur: "still alive").result(5) == "still alive"
+        assert ran == [] and writer.alive
+    finally:
+        writer.stop()
