@@ -25,21 +25,21 @@ from adapters.amqp.topology import Names, connect, declare
 from adapters.observability import PrometheusMetrics
 from adapters.push import PushDeliverer
 from adapters.store.sqlite_journal import SqliteJournal, sqlite_path
-from gateway.canonical.registry import CanonicalKinds, default_kinds
+from gateway.bus_topology import Topology
+from gateway.canonical.kinds import CanonicalKinds, default_kinds
 from gateway.checking import DocumentChecker
-from gateway.decisions import DecisionService
+from gateway.decision_notifications import DecisionService
 from gateway.errors import ConfigurationError
 from gateway.mapping.engine import Mapping, load_mapping
+from gateway.message_types import MessageTypeRegistry
 from gateway.metrics import Metrics
 from gateway.partners import PartnerRegistry
 from gateway.pipeline import steps
 from gateway.pipeline.intake import IntakeService
-from gateway.registry import MessageTypeRegistry
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
 from gateway.signing.keys import SigningKey, TrustStore
 from gateway.signing.xmldsig import XmlSigner
-from gateway.topology import Topology
 from gateway.xml.safe_parser import XmlLimits
 
 log = structlog.get_logger("gateway.bootstrap")

@@ -213,7 +213,7 @@ def _partners_token(args: argparse.Namespace, settings: Settings) -> int:
 
 def _topology_declare(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.amqp.topology import Names, connect, declare
-    from gateway.topology import Topology
+    from gateway.bus_topology import Topology
 
     async def run() -> None:
         connection = await connect(settings.amqp_url, "gateway-cli")
@@ -229,7 +229,7 @@ def _topology_declare(args: argparse.Namespace, settings: Settings) -> int:
 
 def _topology_delete(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.amqp.topology import delete_prefixed
-    from gateway.topology import Topology
+    from gateway.bus_topology import Topology
 
     if not args.yes:
         print(f"would delete the queues and exchanges under prefix {settings.amqp_prefix!r}; "

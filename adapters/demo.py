@@ -72,10 +72,23 @@ def run_demo(settings: Settings, *, port: int = 0) -> int:
     return 0 if all(s.ok for s in steps) else 1
 
 
+def _sample_builders(settings: Settings) -> tuple[Callable[..., bytes], Callable[..., bytes]]:
+    """The sample-message builders of the source checkout (``samples/``, not installed)."""
+    if str(settings.home) not in sys.path and (settings.home / "samples").is_dir():
+        sys.path.append(str(settings.home))
+    try:
+        from samples.asycuda import build_sad
+        from samples.wco import build_dec
+    except ImportError as exc:
+        raise SystemExit(f"the demo needs the project's samples/ folder next to config/ "
+                         f"(GATEWAY_HOME={settings.home}): {exc}") from exc
+    return build_dec, build_sad
+
+
 def _run_steps(settings: Settings, base: str) -> list[Step]:
-    from adapters.standins.asycuda_samples import build_sad
-    from adapters.standins.wco_samples import build_dec
     from gateway.signing.keys import SigningKey, TrustStore
+
+    build_dec, build_sad = _sample_builders(settings)
 
     tokens = load_demo_tokens(settings)
     auth = {"Authorization": f"Bearer {tokens[BROKER]}"}

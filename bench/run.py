@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.local_server import wait_until_ready  # noqa: E402
 from adapters.setup_keys import init_keys, load_demo_tokens  # noqa: E402
-from adapters.standins.wco_samples import build_dec  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
+from samples.wco import build_dec  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -237,7 +237,7 @@ def main() -> int:
 
 def _delete_names(settings: Settings, prefix: str) -> None:
     from adapters.amqp.topology import delete_prefixed
-    from gateway.topology import Topology
+    from gateway.bus_topology import Topology
 
     asyncio.run(delete_prefixed(settings.amqp_url,
                                 Topology.load(settings.config_dir / "topology.toml"), prefix))

@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.bootstrap import build_gateway  # noqa: E402
 from adapters.setup_keys import init_keys, load_demo_tokens  # noqa: E402
-from adapters.standins.wco_samples import build_dec  # noqa: E402
 from gateway.pipeline.exchange import Exchange  # noqa: E402
 from gateway.ports import AcceptedMessage  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
+from samples.wco import build_dec  # noqa: E402
 
 
 def timed_steps(gateway, bodies: list[bytes], token: str) -> dict[str, float]:  # type: ignore[no-untyped-def]

@@ -81,7 +81,7 @@ def rabbitmq(settings: Settings) -> Iterator[str]:
 def delete_prefixed(settings: Settings) -> None:
     """Delete the exchanges and queues of the configured topology under the test prefix."""
     from adapters.amqp.topology import delete_prefixed as delete
-    from gateway.topology import Topology
+    from gateway.bus_topology import Topology
 
     asyncio.run(delete(settings.amqp_url, Topology.load(settings.config_dir / "topology.toml"),
                        settings.amqp_prefix))

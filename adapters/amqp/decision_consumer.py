@@ -31,7 +31,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 
 from adapters.amqp.topology import Names, connect, header_text
 from gateway import metrics as m
-from gateway.decisions import DecisionService, InvalidDecision, UnknownConversation
+from gateway.decision_notifications import DecisionService, InvalidDecision, UnknownConversation
 from gateway.errors import SignatureInvalid
 from gateway.metrics import Metrics
 

@@ -8,7 +8,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
-from gateway.topology import Topology
+from gateway.bus_topology import Topology
 
 
 class Names:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from gateway.canonical.decision import AssessedDuty, ClearanceDecision, DecisionError
+from gateway.canonical.clearance_decision import AssessedDuty, ClearanceDecision, DecisionError
 from gateway.canonical.declaration import Declaration, header_pointer
 from gateway.identifiers import creditor_reference, make_mrn
 from gateway.pipeline.exchange import utc_now_iso

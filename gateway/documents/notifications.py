@@ -13,7 +13,7 @@ import re
 
 from lxml import etree
 
-from gateway.canonical.decision import ClearanceDecision
+from gateway.canonical.clearance_decision import ClearanceDecision
 from gateway.documents.receipts import GW_NS
 
 MD_NS = "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2"

@@ -10,9 +10,9 @@ from typing import Any
 
 from lxml import etree
 
+from gateway.message_types import MessageType
 from gateway.partners import Partner
 from gateway.ports import OutboundMessage
-from gateway.registry import MessageType
 
 
 def utc_now_iso() -> str:

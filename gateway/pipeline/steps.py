@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from gateway.canonical.kinds import CanonicalKinds
 from gateway.canonical.model import to_json_bytes
-from gateway.canonical.registry import CanonicalKinds
 from gateway.errors import InvalidMessage, NoRoute
 from gateway.mapping.engine import Mapping
+from gateway.message_types import MessageTypeRegistry
 from gateway.partners import PartnerRegistry
 from gateway.pipeline.exchange import Exchange, new_id
 from gateway.ports import OutboundMessage
-from gateway.registry import MessageTypeRegistry
 from gateway.routing import RoutingTable
 from gateway.signing.detached import sign_body
 from gateway.signing.keys import SigningKey

@@ -19,15 +19,15 @@ from lxml import etree
 from support.journal import canonical_json
 
 from adapters.bootstrap import load_signing_key
-from adapters.standins.asycuda_samples import build_sad
 from adapters.standins.clearance_rules import ClearanceRules, assess
-from adapters.standins.wco_samples import build_dec
 from gateway.canonical.declaration import Declaration
 from gateway.canonical.model import from_plain
 from gateway.identifiers import is_valid_mrn
 from gateway.settings import Settings
 from gateway.signing.keys import TrustStore
 from gateway.signing.xmldsig import verify_enveloped
+from samples.asycuda import build_sad
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.e2e
 

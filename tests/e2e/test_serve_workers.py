@@ -15,9 +15,9 @@ from conftest import wait_for
 
 from adapters.bootstrap import heartbeat_path
 from adapters.local_server import free_port, wait_until_ready
-from adapters.standins.wco_samples import build_dec
 from adapters.store.sqlite_journal import sqlite_path
 from gateway.settings import PROJECT_HOME, Settings
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.e2e
 

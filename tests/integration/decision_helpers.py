@@ -18,13 +18,13 @@ import pytest
 from conftest import RunningGateway
 
 from adapters.bootstrap import load_signing_key
-from adapters.standins.wco_samples import build_dec
-from gateway.canonical.decision import ClearanceDecision
+from gateway.canonical.clearance_decision import ClearanceDecision
 from gateway.canonical.model import to_json_bytes
 from gateway.identifiers import make_mrn
 from gateway.pipeline.exchange import utc_now_iso
 from gateway.settings import Settings
 from gateway.signing.detached import sign_body
+from samples.wco import build_dec
 
 BROKER = "broker-alpha"
 

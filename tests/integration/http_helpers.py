@@ -19,8 +19,8 @@ from conftest import FIXTURES, RunningGateway, xmlsec1_verify
 from lxml import etree
 
 from adapters.store.sqlite_journal import sqlite_path
+from gateway.bus_topology import Topology
 from gateway.settings import Settings
-from gateway.topology import Topology
 
 GW_NS = "urn:customs-gateway:v1"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"

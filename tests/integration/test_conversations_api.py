@@ -21,7 +21,7 @@ from conftest import RunningGateway, wait_for, xmlsec1_verify
 from http_helpers import GW_NS, NOTIFICATION_NODE, XML_HEADERS, gateway_cert, new_lrn
 from lxml import etree
 
-from adapters.standins.wco_samples import build_dec
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
 

@@ -30,7 +30,7 @@ from decision_helpers import (
 
 from adapters.bootstrap import load_signing_key
 from adapters.standins.clearance_rules import ClearanceRules, decide
-from gateway.canonical.decision import ClearanceDecision
+from gateway.canonical.clearance_decision import ClearanceDecision
 from gateway.canonical.declaration import Declaration
 from gateway.canonical.model import from_plain, to_json_bytes
 from gateway.identifiers import is_valid_mrn

@@ -11,9 +11,9 @@ from conftest import RunningGateway, start_gateway, xmlsec1_verify
 from http_helpers import REJECTION_NODE, XML_HEADERS, fields, gateway_cert, new_lrn, parse
 
 from adapters.http.admission import Admission
-from adapters.standins.wco_samples import build_dec
 from gateway.errors import TooBusy
 from gateway.settings import Settings
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
 

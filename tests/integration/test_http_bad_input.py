@@ -31,8 +31,8 @@ from http_helpers import (
     parse,
 )
 
-from adapters.standins.wco_samples import build_dec
 from gateway.settings import Settings
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from conftest import RunningGateway, wait_for
 from http_helpers import XML_HEADERS, new_lrn
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.standins.wco_samples import build_dec
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
 

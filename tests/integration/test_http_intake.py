@@ -33,8 +33,8 @@ from http_helpers import (
     parse,
 )
 
-from adapters.standins.asycuda_samples import build_sad
-from adapters.standins.wco_samples import build_dec
+from samples.asycuda import build_sad
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
 

@@ -24,13 +24,13 @@ from support.journal import canonical_json
 from support.tcp_proxy import TcpProxy
 
 from adapters.bootstrap import build_gateway, load_signing_key
-from adapters.standins.wco_samples import build_dec
 from gateway.canonical.declaration import Declaration
 from gateway.canonical.model import from_plain, to_json_bytes
 from gateway.errors import ConfigurationError, SignatureInvalid
 from gateway.settings import Settings
 from gateway.signing.detached import verify_body
 from gateway.signing.keys import TrustStore
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
 

@@ -23,11 +23,11 @@ import psycopg
 import pytest
 from conftest import RunningGateway, run, start_gateway, wait_for
 
-from adapters.standins.wco_samples import build_dec
 from adapters.store.postgres_journal import PostgresJournal, postgres_conninfo
 from gateway.errors import ConfigurationError
 from gateway.ports import AcceptedMessage, Notification, OutboundMessage
 from gateway.settings import Settings
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
 

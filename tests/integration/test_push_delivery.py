@@ -26,12 +26,12 @@ from lxml import etree
 import adapters.bootstrap as bootstrap
 from adapters.bootstrap import load_signing_key
 from adapters.push import PushDeliverer
-from adapters.standins.asycuda_samples import build_sad
-from adapters.standins.wco_samples import build_dec
 from gateway.errors import SignatureInvalid
 from gateway.settings import Settings
 from gateway.signing.keys import TrustStore
 from gateway.signing.xmldsig import verify_enveloped
+from samples.asycuda import build_sad
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from http_helpers import GW_NS, NOTIFICATION_NODE, RECEIPT_NODE, gateway_cert, n
 from lxml import etree
 from soap_helpers import ACTION, NS, PORTS, SOAP11, SOAP12, bound, rejection_code
 
-from adapters.standins.wco_samples import build_dec
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
 

@@ -40,8 +40,8 @@ from soap_helpers import (
     submit,
 )
 
-from adapters.standins.asycuda_samples import build_sad
-from adapters.standins.wco_samples import build_dec
+from samples.asycuda import build_sad
+from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
 

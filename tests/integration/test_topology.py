@@ -18,8 +18,8 @@ import pika.exceptions
 import pytest
 
 from adapters.amqp.topology import Names, connect, declare
+from gateway.bus_topology import Topology
 from gateway.settings import Settings
-from gateway.topology import Topology
 
 pytestmark = pytest.mark.integration
 

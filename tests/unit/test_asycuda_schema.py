@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # allow a bare `pytest` run without an installed package
     sys.path.insert(0, str(REPO_ROOT))
 
-from adapters.standins.asycuda_samples import build_sad  # noqa: E402
+from samples.asycuda import build_sad  # noqa: E402
 
 XSD_PATH = REPO_ROOT / "schemas" / "asycuda" / "sad-1" / "ASYCUDA_SAD.xsd"
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "asycuda"

@@ -8,8 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.standins.asycuda_samples import build_sad
-from adapters.standins.wco_samples import build_dec
 from gateway.canonical.declaration import (
     PARTY_ROLES,
     Amount,
@@ -20,12 +18,14 @@ from gateway.canonical.declaration import (
     item_pointer,
     party_pointer,
 )
+from gateway.canonical.kinds import check_declaration, declaration_attributes, default_kinds
 from gateway.canonical.model import field_wco, from_plain, to_json_bytes, to_plain
-from gateway.canonical.registry import check_declaration, declaration_attributes, default_kinds
 from gateway.errors import InvalidMessage
 from gateway.mapping.engine import load_mapping
 from gateway.settings import Settings
 from gateway.xml.safe_parser import XmlLimits, parse_untrusted
+from samples.asycuda import build_sad
+from samples.wco import build_dec
 
 SETTINGS = Settings()
 FIXTURES = SETTINGS.home / "tests" / "fixtures"

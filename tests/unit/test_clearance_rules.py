@@ -21,8 +21,7 @@ if str(ROOT) not in sys.path:  # allow a bare `pytest` run without an installed 
 
 from adapters.bootstrap import load_formats  # noqa: E402
 from adapters.standins.clearance_rules import ClearanceRules, assess, decide  # noqa: E402
-from adapters.standins.wco_samples import build_dec, iso6346_check_digit  # noqa: E402
-from gateway.canonical.decision import ClearanceDecision  # noqa: E402
+from gateway.canonical.clearance_decision import ClearanceDecision  # noqa: E402
 from gateway.canonical.declaration import (  # noqa: E402
     Amount,
     Declaration,
@@ -33,6 +32,7 @@ from gateway.canonical.declaration import (  # noqa: E402
 )
 from gateway.identifiers import is_valid_creditor_reference, is_valid_mrn  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
+from samples.wco import build_dec, iso6346_check_digit  # noqa: E402
 
 SETTINGS = Settings()
 Canonical = Callable[[bytes], Declaration]

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # allow a bare `pytest` run without an installed package
     sys.path.insert(0, str(ROOT))
 
-from gateway.canonical.decision import AssessedDuty, ClearanceDecision, DecisionError  # noqa: E402
+from gateway.canonical.clearance_decision import AssessedDuty, ClearanceDecision, DecisionError  # noqa: E402
 from gateway.documents.notifications import (  # noqa: E402
     MD_NS,
     RES_NS,
@@ -29,7 +29,7 @@ from gateway.documents.notifications import (  # noqa: E402
 )
 from gateway.documents.receipts import GW_NS, ReceiptInfo, RejectionInfo  # noqa: E402
 from gateway.errors import Problem, cap_problems  # noqa: E402
-from gateway.registry import compile_schema  # noqa: E402
+from gateway.message_types import compile_schema  # noqa: E402
 from gateway.signing.keys import SigningKey, TrustStore, generate_key_pair  # noqa: E402
 from gateway.signing.xmldsig import XmlSigner, verify_enveloped  # noqa: E402
 

@@ -23,23 +23,23 @@ if str(ROOT) not in sys.path:  # allow a bare `pytest` run without an installed 
     sys.path.insert(0, str(ROOT))
 
 from adapters.bootstrap import load_formats  # noqa: E402
-from adapters.standins.asycuda_samples import build_sad  # noqa: E402
-from adapters.standins.wco_samples import build_dec  # noqa: E402
 from gateway import metrics as m  # noqa: E402
+from gateway.bus_topology import Topology  # noqa: E402
 from gateway.documents.receipts import GW_NS  # noqa: E402
+from gateway.message_types import compile_schema  # noqa: E402
 from gateway.metrics import RecordingMetrics  # noqa: E402
 from gateway.partners import PartnerRegistry, hash_token, write_credentials  # noqa: E402
 from gateway.pipeline import steps  # noqa: E402
 from gateway.pipeline.exchange import Exchange  # noqa: E402
 from gateway.pipeline.intake import Answer, IntakeService  # noqa: E402
-from gateway.registry import compile_schema  # noqa: E402
 from gateway.routing import Route, RoutingTable  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 from gateway.signing.detached import KEY_ID, SIGNATURE, verify_body  # noqa: E402
 from gateway.signing.keys import SigningKey, TrustStore, generate_key_pair  # noqa: E402
 from gateway.signing.xmldsig import XmlSigner, verify_enveloped  # noqa: E402
-from gateway.topology import Topology  # noqa: E402
 from gateway.xml.safe_parser import XmlLimits  # noqa: E402
+from samples.asycuda import build_sad  # noqa: E402
+from samples.wco import build_dec  # noqa: E402
 from tests.fakes import FakeJournal  # noqa: E402
 
 GW = {"gw": GW_NS}

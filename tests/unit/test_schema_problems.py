@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 
 from gateway.errors import Problem
-from gateway.registry import MessageTypeRegistry
+from gateway.message_types import MessageTypeRegistry
 from gateway.settings import Settings
 from gateway.xml.safe_parser import XmlLimits, parse_untrusted
 from gateway.xml.schema_problems import local_pointer, problems_from_log

@@ -1,7 +1,7 @@
 """WCO DM 3.6 schemas (MetaData wrapper, generated DEC Declaration, our RES Response).
 
 The schemas are compiled with lxml exactly as the gateway does (hardened parser), then fed
-the fixtures in tests/fixtures/wco, documents from adapters.standins.wco_samples and small
+the fixtures in tests/fixtures/wco, documents from samples.wco and small
 hand-made variations that probe facets taken from the WCO DEC tree.
 """
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # allow a bare `pytest` run without an installed package
     sys.path.insert(0, str(ROOT))
 
-from adapters.standins.wco_samples import build_dec, iso6346_check_digit  # noqa: E402
+from samples.wco import build_dec, iso6346_check_digit  # noqa: E402
 
 SCHEMAS = ROOT / "schemas" / "wco"
 METADATA_XSD = SCHEMAS / "dec-3.6" / "WCO_DocumentMetaData_DMS_2.xsd"

@@ -14,7 +14,7 @@ import pytest
 from lxml import etree
 from signing_helpers import assert_xmlsec1_accepts, find_ds, make_key, make_receipt
 
-from gateway.canonical.decision import ClearanceDecision, DecisionError
+from gateway.canonical.clearance_decision import ClearanceDecision, DecisionError
 from gateway.documents.notifications import build_notification
 from gateway.documents.receipts import GW_NS, RejectionInfo
 from gateway.errors import Problem

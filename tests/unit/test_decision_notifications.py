@@ -1,4 +1,4 @@
-"""Clearance decisions in, signed notifications out (gateway.decisions.DecisionService).
+"""Clearance decisions in, signed notifications out (DecisionService).
 
 Decisions are signed (detached) with a clearance key that the trust store assigns to the
 owner ``clearance``; the gateway's own certificate is trusted too, under ``gateway``, so a
@@ -23,9 +23,9 @@ if str(ROOT) not in sys.path:  # allow a bare `pytest` run without an installed 
     sys.path.insert(0, str(ROOT))
 
 from gateway import metrics as m  # noqa: E402
-from gateway.canonical.decision import ClearanceDecision  # noqa: E402
+from gateway.canonical.clearance_decision import ClearanceDecision  # noqa: E402
 from gateway.canonical.model import to_json_bytes  # noqa: E402
-from gateway.decisions import DecisionService, InvalidDecision, UnknownConversation  # noqa: E402
+from gateway.decision_notifications import DecisionService, InvalidDecision, UnknownConversation  # noqa: E402
 from gateway.documents.receipts import GW_NS  # noqa: E402
 from gateway.errors import SignatureInvalid  # noqa: E402
 from gateway.metrics import RecordingMetrics  # noqa: E402

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from gateway import metrics as m
-from gateway.canonical.decision import ClearanceDecision
+from gateway.canonical.clearance_decision import ClearanceDecision
 from gateway.canonical.model import from_plain
 from gateway.documents.notifications import FUNCTION_CODES, build_notification
 from gateway.errors import GatewayError
@@ -30,7 +30,7 @@ from gateway.signing.detached import verify_body
 from gateway.signing.keys import TrustStore
 from gateway.signing.xmldsig import XmlSigner
 
-log = structlog.get_logger("gateway.decisions")
+log = structlog.get_logger("gateway.decision_notifications")
 
 _STATUS = {"accepted": "accepted", "rejected": "rejected", "control": "control",
            "duties_assessed": "duties-assessed", "released": "released"}

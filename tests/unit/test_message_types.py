@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 
 from gateway.errors import ConfigurationError, UnknownMessageType
-from gateway.registry import MessageTypeRegistry, _LocalOnlyResolver, compile_schema
+from gateway.message_types import MessageTypeRegistry, _LocalOnlyResolver, compile_schema
 from gateway.settings import Settings
 from gateway.xml.safe_parser import XmlLimits, parse_untrusted
 

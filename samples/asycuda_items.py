@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from lxml import etree
 
-from adapters.standins.asycuda_catalogue import (
+from samples.asycuda_catalogue import (
     _CATALOGUE,
     _CENT,
     EUR_MKD_RATE,

@@ -1,6 +1,6 @@
 """Goods catalogue, parties and goods items of the synthetic ASYCUDA SAD exports.
 
-The data and value conventions behind ``adapters.standins.asycuda_samples.build_sad``:
+The data and value conventions behind ``samples.asycuda.build_sad``:
 
 * the invented reference data — ten kinds of goods with their HS code, origin, packaging,
   price, weight, duty and VAT rates, preference, supplementary unit, licence and certificate;

@@ -16,7 +16,7 @@ exercised with realistic input:
 All data is invented. Output is deterministic for a given set of arguments
 (``seed`` drives the pseudo-random quantities and prices). Only the standard
 library and lxml are used. The goods catalogue, the parties and the goods items
-(``Item`` segments) come from ``adapters.standins.asycuda_catalogue``; this module writes
+(``Item`` segments) come from ``samples.asycuda_catalogue``; this module writes
 the document around them: header segments, totals and scanned documents.
 
 The builder does not police its arguments: ``items`` outside 1..999, an
@@ -26,7 +26,7 @@ negative tests.
 
 Regenerate the 120-item fixture with::
 
-    python -m adapters.standins.asycuda_samples --items 120 \\
+    python -m samples.asycuda --items 120 \\
         > tests/fixtures/asycuda/sad_valid_120_items.xml
 """
 
@@ -41,7 +41,7 @@ from decimal import Decimal
 
 from lxml import etree
 
-from adapters.standins.asycuda_catalogue import (
+from samples.asycuda_catalogue import (
     _CONSIGNEES,
     _DECLARANT,
     _EXPORTERS,
@@ -52,7 +52,7 @@ from adapters.standins.asycuda_catalogue import (
     _leaf,
     _money,
 )
-from adapters.standins.asycuda_items import _item, _plan_items
+from samples.asycuda_items import _item, _plan_items
 
 __all__ = ["build_sad", "EUR_MKD_RATE"]
 

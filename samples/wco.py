@@ -22,8 +22,8 @@ the schema (``Classification/ID`` is an18) but is refused by the mapping step.
 
 Regenerate the fixtures with::
 
-    python -m adapters.standins.wco_samples --items 3 > tests/fixtures/wco/dec_valid_3_items.xml
-    python -m adapters.standins.wco_samples --items 3 --lrn LRN-MISMATCH-0001 \\
+    python -m samples.wco --items 3 > tests/fixtures/wco/dec_valid_3_items.xml
+    python -m samples.wco --items 3 --lrn LRN-MISMATCH-0001 \\
         --declared-item-count 5 > tests/fixtures/wco/dec_item_count_mismatch.xml
 """
 
