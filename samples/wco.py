@@ -39,6 +39,9 @@ from gateway import identifiers
 
 MD_NS = "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2"
 DEC_NS = "urn:wco:datamodel:WCO:DEC-DMS:2"
+# The data-set namespace: the official DMS schema declares every DateTimeString leaf there
+# (its parent, e.g. IssueDateTime, stays in DEC-DMS); real broker software writes it so.
+DS_NS = "urn:wco:datamodel:WCO:Declaration_DS:DMS:2"
 
 ISSUE_DATE_TIME = "20261128101500+01"  # formatCode 304: CCYYMMDDHHMMSSZZZ
 INVOICE_DATE = "20261120"  # formatCode 102: CCYYMMDD
@@ -254,11 +257,11 @@ def build_dec(
     h.leaf("md:ResponsibleCountryCode", country)
     h.leaf("md:ResponsibleAgencyName", "Customs Administration")
     h.leaf("md:AgencyAssignedCustomizationVersionCode", "1")
-    h.open("Declaration", f' xmlns="{DEC_NS}"')
+    h.open("Declaration", f' xmlns="{DEC_NS}" xmlns:ds="{DS_NS}"')
     h.leaf("FunctionCode", 9)
     h.leaf("FunctionalReferenceID", lrn)
     h.open("IssueDateTime")
-    h.leaf("DateTimeString", ISSUE_DATE_TIME, formatCode="304")
+    h.leaf("ds:DateTimeString", ISSUE_DATE_TIME, formatCode="304")
     h.close("IssueDateTime")
     h.leaf("TypeCode", type_code)
     h.leaf("GoodsItemQuantity", items if declared_item_count is None else declared_item_count)
@@ -327,7 +330,7 @@ def build_dec(
     t.open("Invoice")
     t.leaf("ID", f"INV-2026-{4711 + seed:05d}")
     t.open("IssueDateTime")
-    t.leaf("DateTimeString", INVOICE_DATE, formatCode="102")
+    t.leaf("ds:DateTimeString", INVOICE_DATE, formatCode="102")
     t.close("IssueDateTime")
     t.close("Invoice")
     t.open("PreviousDocument")

@@ -7,10 +7,19 @@ schema order)::
         enumeration=9,13,14 whiteSpace=collapse ...  @listID @listAgencyID ...
 
 i.e. ``path [min..max] <type chain> facets  @attributes``; lines without a type chain are
-aggregates, lines starting with ``#`` are comments. The output is one XSD 1.0 schema for the
+aggregates, lines starting with ``#`` are comments. The output is an XSD 1.0 schema for the
 namespace ``urn:wco:datamodel:WCO:DEC-DMS:2`` (elementFormDefault qualified) that covers the
 whole tree: every element in order with its occurrences, every facet, and the attributes of
 each leaf (all optional).
+
+Leaves that the official WCO DMS schema declares in the data-set namespace
+``urn:wco:datamodel:WCO:Declaration_DS:DMS:2`` rather than in DEC-DMS (``DATA_SET_LEAVES``:
+``DateTimeString``, under ``IssueDateTime``, ``AcceptanceDateTime`` ... whose elements stay in
+DEC-DMS) go to a second, small schema for that namespace, ``WCO_Declaration_DS_DMS_2.xsd``: one
+global element each, with its type and facets, that the DEC schema imports (relative path) and
+references (``<xs:element ref="ds:DateTimeString"/>``). The tree lists such a leaf under its DEC
+parents; all its occurrences must have the same facets and attributes (one global element has
+one type), else the generator stops.
 
 To keep the schema small and readable it is built from named types:
 
@@ -27,10 +36,10 @@ To keep the schema small and readable it is built from named types:
 ``whiteSpace`` facets are not written: they are implied by the base type (token collapses,
 string preserves, decimal collapses). The output is deterministic (no timestamp).
 
-Rerun after changing this script or the tree (stdlib only)::
+Rerun after changing this script or the tree (stdlib only); it writes both files into the
+output folder (``--out-dir``, default ``schemas/wco/dec-3.6`` of this repository)::
 
-    python tools/wco_xsd.py PATH/TO/WCO_DEC_2_DMS_tree_typed.txt \\
-        > schemas/wco/dec-3.6/WCO_DEC_DMS_2.xsd
+    python tools/wco_xsd.py PATH/TO/WCO_DEC_2_DMS_tree_typed.txt
 """
 
 from __future__ import annotations
@@ -44,6 +53,14 @@ from xml.sax.saxutils import escape, quoteattr
 
 NAMESPACE = "urn:wco:datamodel:WCO:DEC-DMS:2"
 PREFIX = "dec"
+DEC_FILE = "WCO_DEC_DMS_2.xsd"
+# The WCO data-set namespace of the DEC: the official DMS schema declares some leaves there.
+DATA_SET_NAMESPACE = "urn:wco:datamodel:WCO:Declaration_DS:DMS:2"
+DATA_SET_PREFIX = "ds"
+DATA_SET_FILE = "WCO_Declaration_DS_DMS_2.xsd"
+DATA_SET_LEAVES = frozenset({"DateTimeString"})
+DEFAULT_OUT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "schemas", "wco", "dec-3.6")
 
 # Kind of a leaf, found from the first known name in its type chain: kind -> XSD base type.
 KINDS: dict[str, str] = {
@@ -192,6 +209,8 @@ class Registry:
         self.aggregates: dict[tuple, str] = {}  # (name, structure) -> type name
         self.aggregate_order: list[tuple[str, Node]] = []  # (type name, first node)
         self.used_names: set[str] = set()
+        # data-set registry only: global element name -> its type name
+        self.global_elements: dict[str, str] = {}
 
     def unique(self, wanted: str) -> str:
         name, n = wanted, 2
@@ -313,15 +332,25 @@ def name_aggregates(node: Node, parent: Node | None, reg: Registry, sigs: dict[s
         name_aggregates(child, node, reg, sigs)
 
 
-def collect_signatures(node: Node, reg: Registry, sigs: dict[str, tuple]) -> tuple:
-    if node.is_leaf:
+def collect_signatures(
+    node: Node, reg: Registry, data_set: Registry, sigs: dict[str, tuple]
+) -> tuple:
+    if node.is_leaf and node.name in DATA_SET_LEAVES:
+        node.type_name = register_leaf(data_set, node)
+        first = data_set.global_elements.setdefault(node.name, node.type_name)
+        if first != node.type_name:
+            raise SystemExit(f"{node.path}: {node.name} is a global element of the data-set "
+                             f"namespace, but its facets differ from those of type {first}")
+        sig: tuple = ("data-set", node.name)
+    elif node.is_leaf:
         node.type_name = register_leaf(reg, node)
-        sig: tuple = ("leaf", node.type_name)
+        sig = ("leaf", node.type_name)
     else:
         sig = (
             "agg",
             tuple(
-                (c.name, c.min, c.max, collect_signatures(c, reg, sigs)) for c in node.children
+                (c.name, c.min, c.max, collect_signatures(c, reg, data_set, sigs))
+                for c in node.children
             ),
         )
     sigs[node.path] = sig
@@ -340,61 +369,39 @@ def occurs(node: Node) -> str:
     return out
 
 
-def emit(root: Node, reg: Registry, source_name: str, counts: dict[str, int]) -> str:
-    out: list[str] = []
-    w = out.append
-    w('<?xml version="1.0" encoding="UTF-8"?>')
-    w("<!--")
-    w("  WCO Data Model 3.6 - DEC Declaration schema")
-    w(f"  namespace {NAMESPACE}")
-    w("")
-    w("  GENERATED by tools/wco_xsd.py from the WCO DM 3.6 DEC tree")
-    w(f"  ({escape(source_name)}). DO NOT EDIT BY HAND: change the script or the tree, then")
-    w("      python tools/wco_xsd.py PATH/TO/WCO_DEC_2_DMS_tree_typed.txt \\")
-    w("          > schemas/wco/dec-3.6/WCO_DEC_DMS_2.xsd")
-    w("")
-    w(
-        f"  {counts['elements']} elements ({counts['leaves']} leaves), "
-        f"{len(reg.aggregate_order)} aggregate types, {len(reg.leaf)} leaf types, "
-        f"{len(reg.simple)} simple types."
-    )
-    w("  Leaf types: <Kind><size>Type (complexType = <Kind><size>ContentType + attributes);")
-    w("  sizes: 70 = up to 70 characters, Alpha2 = exactly 2 letters, NumericUpTo2 = up to")
-    w("  2 digits, 16_3 = 16 digits of which 3 after the decimal point.")
-    w("  whiteSpace is implied by the base type (token: collapse, string: preserve).")
-    w("-->")
-    w(
-        f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:{PREFIX}="{NAMESPACE}"'
-        f' targetNamespace="{NAMESPACE}" elementFormDefault="qualified"'
+def child_declaration(node: Node) -> str:
+    """The xs:element of a child in its parent's sequence (a reference for data-set leaves)."""
+    if node.is_leaf and node.name in DATA_SET_LEAVES:
+        return f'<xs:element ref="{DATA_SET_PREFIX}:{node.name}"{occurs(node)}/>'
+    return f'<xs:element name="{node.name}" type="{PREFIX}:{node.type_name}"{occurs(node)}/>'
+
+
+def schema_start(namespace: str, prefix: str, extra_ns: str = "") -> str:
+    return (
+        f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:{prefix}="{namespace}"'
+        f'{extra_ns} targetNamespace="{namespace}" elementFormDefault="qualified"'
         ' attributeFormDefault="unqualified" version="3.6">'
     )
-    w("")
-    w(f'  <xs:element name="{root.name}" type="{PREFIX}:{root.type_name}"/>')
-    w("")
-    w("  <!-- Aggregates, in document order -->")
-    for type_name, node in reg.aggregate_order:
-        w(f'  <xs:complexType name="{type_name}">')
-        w("    <xs:sequence>")
-        for c in node.children:
-            w(f'      <xs:element name="{c.name}" type="{PREFIX}:{c.type_name}"{occurs(c)}/>')
-        w("    </xs:sequence>")
-        w("  </xs:complexType>")
-    w("")
+
+
+def emit_leaf_types(w, reg: Registry, prefix: str) -> None:  # type: ignore[no-untyped-def]
+    """Leaf complexTypes, attribute groups and content simpleTypes of one registry."""
     w("  <!-- Leaves: simple content with optional supplementary attributes -->")
     for leaf in sorted(reg.leaf.values(), key=lambda t: t.name):
         w(f'  <xs:complexType name="{leaf.name}">')
         w("    <xs:simpleContent>")
-        w(f'      <xs:extension base="{PREFIX}:{leaf.simple.name}">')
+        w(f'      <xs:extension base="{prefix}:{leaf.simple.name}">')
         if leaf.group:
-            w(f'        <xs:attributeGroup ref="{PREFIX}:{leaf.group}"/>')
+            w(f'        <xs:attributeGroup ref="{prefix}:{leaf.group}"/>')
         else:
             for a in leaf.attrs:
                 w(f'        <xs:attribute name="{a}" type="{attribute_type(a)}" use="optional"/>')
         w("      </xs:extension>")
         w("    </xs:simpleContent>")
         w("  </xs:complexType>")
-    w("")
-    w("  <!-- Supplementary attributes (all optional) -->")
+    if reg.groups:
+        w("")
+        w("  <!-- Supplementary attributes (all optional) -->")
     for attrs, group in sorted(reg.groups.items(), key=lambda kv: kv[1]):
         w(f'  <xs:attributeGroup name="{group}">')
         for a in attrs:
@@ -414,28 +421,115 @@ def emit(root: Node, reg: Registry, source_name: str, counts: dict[str, int]) ->
         else:
             w(f'    <xs:restriction base="{st.base}"/>')
         w("  </xs:simpleType>")
+
+
+def regenerate_comment(w, source_name: str) -> None:  # type: ignore[no-untyped-def]
+    # (no double hyphen: it may not appear in an XML comment)
+    w("  GENERATED by tools/wco_xsd.py from the WCO DM 3.6 DEC tree")
+    w(f"  ({escape(source_name)}). DO NOT EDIT BY HAND: change the script or the tree, then")
+    w("      python tools/wco_xsd.py PATH/TO/WCO_DEC_2_DMS_tree_typed.txt")
+    w(f"  which rewrites {DEC_FILE} and {DATA_SET_FILE} in schemas/wco/dec-3.6.")
+
+
+def emit(root: Node, reg: Registry, data_set: Registry, source_name: str,
+         counts: dict[str, int]) -> str:
+    out: list[str] = []
+    w = out.append
+    w('<?xml version="1.0" encoding="UTF-8"?>')
+    w("<!--")
+    w("  WCO Data Model 3.6 - DEC Declaration schema")
+    w(f"  namespace {NAMESPACE}")
+    w("")
+    regenerate_comment(w, source_name)
+    w("")
+    w(
+        f"  {counts['elements']} elements ({counts['leaves']} leaves), "
+        f"{len(reg.aggregate_order)} aggregate types, {len(reg.leaf)} leaf types, "
+        f"{len(reg.simple)} simple types."
+    )
+    w("  Leaf types: <Kind><size>Type (complexType = <Kind><size>ContentType + attributes);")
+    w("  sizes: 70 = up to 70 characters, Alpha2 = exactly 2 letters, NumericUpTo2 = up to")
+    w("  2 digits, 16_3 = 16 digits of which 3 after the decimal point.")
+    w("  whiteSpace is implied by the base type (token: collapse, string: preserve).")
+    if data_set.global_elements:
+        names = ", ".join(sorted(data_set.global_elements))
+        w(f"  {names}: declared in the data-set namespace {DATA_SET_NAMESPACE}")
+        w(f"  ({DATA_SET_FILE}, imported), as the official WCO DMS schema does.")
+    w("-->")
+    w(schema_start(NAMESPACE, PREFIX, f' xmlns:{DATA_SET_PREFIX}="{DATA_SET_NAMESPACE}"'
+                   if data_set.global_elements else ""))
+    if data_set.global_elements:
+        w("")
+        w(f'  <xs:import namespace="{DATA_SET_NAMESPACE}" schemaLocation="{DATA_SET_FILE}"/>')
+    w("")
+    w(f'  <xs:element name="{root.name}" type="{PREFIX}:{root.type_name}"/>')
+    w("")
+    w("  <!-- Aggregates, in document order -->")
+    for type_name, node in reg.aggregate_order:
+        w(f'  <xs:complexType name="{type_name}">')
+        w("    <xs:sequence>")
+        for c in node.children:
+            w(f"      {child_declaration(c)}")
+        w("    </xs:sequence>")
+        w("  </xs:complexType>")
+    w("")
+    emit_leaf_types(w, reg, PREFIX)
     w("</xs:schema>")
     return "\n".join(out) + "\n"
 
 
-def generate(tree_text: str, source_name: str) -> str:
+def emit_data_set(data_set: Registry, source_name: str) -> str:
+    out: list[str] = []
+    w = out.append
+    w('<?xml version="1.0" encoding="UTF-8"?>')
+    w("<!--")
+    w("  WCO Data Model 3.6 - DEC data-set leaves")
+    w(f"  namespace {DATA_SET_NAMESPACE}")
+    w("")
+    w("  The leaves the official WCO DMS schema declares in this namespace while their parent")
+    w(f"  elements stay in {NAMESPACE}; imported by {DEC_FILE}.")
+    w("")
+    regenerate_comment(w, source_name)
+    w("-->")
+    w(schema_start(DATA_SET_NAMESPACE, DATA_SET_PREFIX))
+    w("")
+    for name, type_name in sorted(data_set.global_elements.items()):
+        w(f'  <xs:element name="{name}" type="{DATA_SET_PREFIX}:{type_name}"/>')
+    w("")
+    emit_leaf_types(w, data_set, DATA_SET_PREFIX)
+    w("</xs:schema>")
+    return "\n".join(out) + "\n"
+
+
+def generate(tree_text: str, source_name: str) -> dict[str, str]:
+    """The schema files (file name -> text) for a typed tree: the DEC schema and, when the
+    tree has data-set leaves, the data-set schema it imports."""
     root = parse_tree(tree_text)
-    reg = Registry()
+    reg, data_set = Registry(), Registry()
     sigs: dict[str, tuple] = {}
-    collect_signatures(root, reg, sigs)
+    collect_signatures(root, reg, data_set, sigs)
     # Leaf type names were reserved first; aggregates may not reuse them.
     name_aggregates(root, None, reg, sigs)
-    counts = {"elements": len(sigs), "leaves": sum(1 for s in sigs.values() if s[0] == "leaf")}
-    return emit(root, reg, source_name, counts)
+    counts = {"elements": len(sigs),
+              "leaves": sum(1 for s in sigs.values() if s[0] in ("leaf", "data-set"))}
+    files = {DEC_FILE: emit(root, reg, data_set, source_name, counts)}
+    if data_set.global_elements:
+        files[DATA_SET_FILE] = emit_data_set(data_set, source_name)
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("tree", help="path of WCO_DEC_2_DMS_tree_typed.txt")
+    ap.add_argument("--out-dir", default=DEFAULT_OUT_DIR,
+                    help="folder to write the schema files into (default: %(default)s)")
     args = ap.parse_args(argv)
     with open(args.tree, encoding="utf-8") as fh:
         text = fh.read()
-    sys.stdout.write(generate(text, os.path.basename(args.tree)))
+    for name, content in generate(text, os.path.basename(args.tree)).items():
+        with open(os.path.join(args.out_dir, name), "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(content)
+        print(f"wrote {os.path.join(args.out_dir, name)}", file=sys.stderr)
     return 0
 
 
