@@ -4,6 +4,14 @@ Entries are data (``config/message_types.toml``) keyed by the root element's nam
 local name, narrowed by an optional ``select`` XPath and by the version the document states.
 Each entry names its schema, mapping, canonical kind and routing class. Schemas are compiled
 once, at start-up, from local files only.
+
+Versions: ``version`` is the format version an entry implements (its schema and mapping);
+``accepted_versions`` (default: that version alone) lists every version a document may state
+(``version_xpath``) and still be handled by the entry, e.g. ``["3.6", "3.7"]`` for real WCO
+declarations that state 3.7 but are valid 3.6 documents. A document stating no version is
+taken as ``version``; one stating a version no entry accepts is ``GW-MSG-UNSUPPORTED-VERSION``.
+The version the document stated is returned with the match (``Identified.stated_version``),
+so that the receipt can report it.
 """
 
 from __future__ import annotations
@@ -38,6 +46,11 @@ class MessageType:
     select: str | None = None
     version_xpath: str | None = None
     message_id_xpath: str | None = None
+    accepted_versions: tuple[str, ...] = ()   # versions a document may state; () = version only
+
+    def accepts_version(self, stated: str | None) -> bool:
+        """Whether a document stating ``stated`` (None or "": nothing) belongs to this entry."""
+        return not stated or stated in (self.accepted_versions or (self.version,))
 
     @property
     def root_tag(self) -> str:
@@ -76,6 +89,7 @@ class Identified:
 
     message_type: MessageType
     message_id: str | None
+    stated_version: str | None = None      # what the document says (version_xpath), if anything
 
 
 class MessageTypeRegistry:
@@ -130,15 +144,17 @@ class MessageTypeRegistry:
                                   "element", pointer="/" + name.localname, line=root.sourceline)])
         for mt in selected:
             stated = self._text(mt, mt.version_xpath, root) if mt.version_xpath else None
-            if stated in (None, "", mt.version):
+            if mt.accepts_version(stated):
                 message_id = self._text(mt, mt.message_id_xpath, root)
-                return Identified(mt, trim_value(message_id, 200) if message_id else None)
+                return Identified(mt, trim_value(message_id, 200) if message_id else None,
+                                  trim_value(stated, 35) if stated else None)
         stated_versions = {self._text(mt, mt.version_xpath, root) for mt in selected
                            if mt.version_xpath}
+        supported = {v for mt in candidates for v in (mt.accepted_versions or (mt.version,))}
         raise UnknownMessageType(
             f"{name.localname!r} is registered, but not in the version or variant this document "
             f"states ({', '.join(sorted(v for v in stated_versions if v)) or 'unstated'}); "
-            f"supported: {', '.join(sorted(mt.version for mt in candidates))}",
+            f"supported: {', '.join(sorted(supported))}",
             code="GW-MSG-UNSUPPORTED-VERSION",
         )
 
@@ -179,6 +195,25 @@ def _entry(item: dict[str, Any]) -> MessageType:
             namespaces=item.get("namespaces", {}), select=item.get("select"),
             version_xpath=item.get("version_xpath"),
             message_id_xpath=item.get("message_id_xpath"),
+            accepted_versions=_accepted_versions(item),
         )
     except KeyError as exc:
         raise ConfigurationError(f"message type entry {item.get('id')!r} lacks {exc}") from exc
+
+
+def _accepted_versions(item: dict[str, Any]) -> tuple[str, ...]:
+    """The entry's ``accepted_versions`` (strings, its own ``version`` among them), or ()."""
+    raw = item.get("accepted_versions")
+    if raw is None:
+        return ()
+    entry = item.get("id")
+    if not isinstance(raw, list) or not raw or not all(isinstance(v, str) and v for v in raw):
+        raise ConfigurationError(f"message type {entry!r}: accepted_versions must be a "
+                                 f"non-empty list of version strings, not {raw!r}")
+    if str(item["version"]) not in raw:
+        raise ConfigurationError(f"message type {entry!r}: accepted_versions {raw!r} must "
+                                 f"include its own version {item['version']!r}")
+    if not item.get("version_xpath"):
+        raise ConfigurationError(f"message type {entry!r}: accepted_versions needs a "
+                                 "version_xpath (where the document states its version)")
+    return tuple(raw)

@@ -3,7 +3,9 @@
 The partner receives a ``gw:Notification`` (gateway metadata: notification id, conversation
 id, kind) wrapping a WCO DM 3.6 ``md:MetaData`` + ``Response`` in the form national customs
 services publish (function codes 01 accepted, 03 rejected, 05 control, 13 duties/payment,
-07 released; errors with WCO pointers). The whole ``gw:Notification`` is signed.
+07 released; errors with WCO pointers). Every ``DateTimeString`` is in the RES data-set
+namespace (``RES_DS_NS``), where the official schema declares it, its parent element in
+RES-DMS. The whole ``gw:Notification`` is signed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from gateway.documents.receipts import GW_NS
 
 MD_NS = "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2"
 RES_NS = "urn:wco:datamodel:WCO:RES-DMS:2"
+# the data-set namespace of the RES: where the official schema declares DateTimeString
+RES_DS_NS = "urn:wco:datamodel:WCO:Response_DS:DMS:2"
 
 # decision kind -> (RES function code, WCO notification name)
 FUNCTION_CODES: dict[str, tuple[str, str]] = {
@@ -70,11 +74,14 @@ def _res(parent: etree._Element, tag: str, text: str | None = None) -> etree._El
 
 
 def _when(parent: etree._Element, tag: str, iso: str) -> None:
-    _res(_res(parent, tag), "DateTimeString", wco_datetime(iso)).set("formatCode", "304")
+    """A date-time: its element in RES-DMS, its DateTimeString leaf in the data-set namespace."""
+    leaf = etree.SubElement(_res(parent, tag), f"{{{RES_DS_NS}}}DateTimeString",
+                            formatCode="304")
+    leaf.text = wco_datetime(iso)
 
 
 def _response(d: ClearanceDecision) -> etree._Element:
-    response = etree.Element(f"{{{RES_NS}}}Response", nsmap={None: RES_NS})
+    response = etree.Element(f"{{{RES_NS}}}Response", nsmap={None: RES_NS, "ds": RES_DS_NS})
     _res(response, "FunctionCode", FUNCTION_CODES[d.kind][0])
     if d.reference:
         _res(response, "FunctionalReferenceID", d.reference)

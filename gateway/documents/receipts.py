@@ -41,15 +41,19 @@ class ReceiptInfo:
     sha256: str
     status: str = "accepted"
     duplicate: bool = False
+    stated_version: str | None = None   # the version the document stated (e.g. 3.7), if any
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "receipt_id": self.receipt_id, "conversation_id": self.conversation_id,
             "received_at": self.received_at, "partner": self.partner_id,
             "message_type": self.message_type, "message_name": self.message_name,
             "message_version": self.message_version, "message_id": self.message_id,
             "sha256": self.sha256, "status": self.status,
         }
+        if self.stated_version is not None:
+            out["stated_version"] = self.stated_version
+        return out
 
     def to_xml(self) -> etree._Element:
         root = etree.Element(_gw("Receipt"), nsmap=_NSMAP, Id=f"RCP-{self.receipt_id}")
@@ -60,6 +64,7 @@ class ReceiptInfo:
         _leaf(root, "MessageType", self.message_type)
         _leaf(root, "MessageName", self.message_name)
         _leaf(root, "MessageVersion", self.message_version)
+        _leaf(root, "StatedVersion", self.stated_version)
         _leaf(root, "MessageID", self.message_id)
         _leaf(root, "SHA256", self.sha256)
         _leaf(root, "Status", self.status)

@@ -39,6 +39,7 @@ class Exchange:
     partner: Partner | None = None
     message_type: MessageType | None = None
     document_message_id: str | None = None
+    stated_version: str | None = None                # the version the document states, if any
     idempotency_key: str = ""
     canonical: Any = None
     canonical_json: bytes = b""

@@ -123,6 +123,7 @@ class IntakeService:
             message_name=ex.message_type.name, message_version=ex.message_type.version,
             message_id=ex.idempotency_key, sha256=ex.sha256,
             status="parked" if ex.parked_reason else "accepted",
+            stated_version=ex.stated_version,
         )
 
     def _repeat(self, ex: Exchange, stored: StoredReceipt) -> Answer:

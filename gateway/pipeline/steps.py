@@ -50,6 +50,7 @@ def identify(registry: MessageTypeRegistry) -> Step:
         assert ex.document is not None
         found = registry.identify(ex.document)
         ex.message_type, ex.document_message_id = found.message_type, found.message_id
+        ex.stated_version = found.stated_version
         return ex
     return step
 

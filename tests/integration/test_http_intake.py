@@ -42,7 +42,8 @@ RECEIPT_FIELDS = {
     "ReceiptID": "receipt_id", "ConversationID": "conversation_id",
     "ReceivedAt": "received_at", "Partner": "partner", "MessageType": "message_type",
     "MessageName": "message_name", "MessageVersion": "message_version",
-    "MessageID": "message_id", "SHA256": "sha256", "Status": "status",
+    "StatedVersion": "stated_version", "MessageID": "message_id", "SHA256": "sha256",
+    "Status": "status",
 }
 
 

@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:  # allow a bare `pytest` run without an installed 
 from gateway.canonical.clearance_decision import AssessedDuty, ClearanceDecision, DecisionError  # noqa: E402
 from gateway.documents.notifications import (  # noqa: E402
     MD_NS,
+    RES_DS_NS,
     RES_NS,
     build_notification,
     pointer_steps,
@@ -35,7 +36,7 @@ from gateway.signing.xmldsig import XmlSigner, verify_enveloped  # noqa: E402
 
 SCHEMAS = ROOT / "schemas"
 GW = {"gw": GW_NS}
-RES = {"r": RES_NS, "md": MD_NS, "gw": GW_NS}
+RES = {"r": RES_NS, "rds": RES_DS_NS, "md": MD_NS, "gw": GW_NS}
 MRN = "26MK00100522FACER8"
 DECIDED_AT = "2026-11-28T10:15:00.000Z"
 
@@ -156,6 +157,22 @@ def test_receipt_as_dict_matches_xml(gateway_schema: etree.XMLSchema) -> None:
         "status": "parked"}
     assert element.findtext("gw:Status", namespaces=GW) == "parked"
     assert element.findtext("gw:MessageID", namespaces=GW) == content["message_id"]
+
+
+def test_receipt_states_the_version_the_document_stated(
+        gateway_schema: etree.XMLSchema) -> None:
+    """A stated version (3.7) follows MessageVersion in the XML and is in the JSON form."""
+    info = _receipt_info(stated_version="3.7")
+    element = info.to_xml()
+
+    names = [etree.QName(child).localname for child in element]
+    assert names[names.index("MessageVersion") + 1] == "StatedVersion"
+    assert element.findtext("gw:MessageVersion", namespaces=GW) == "3.6"
+    assert element.findtext("gw:StatedVersion", namespaces=GW) == "3.7"
+    assert info.as_dict()["stated_version"] == "3.7"
+    _valid(gateway_schema, element)
+    assert _receipt_info().to_xml().find("gw:StatedVersion", namespaces=GW) is None
+    assert "stated_version" not in _receipt_info().as_dict()
 
 
 def test_receipt_signed_is_still_schema_valid(gateway_schema: etree.XMLSchema,
@@ -296,8 +313,19 @@ def test_notification_header_and_function_code_follow_decision_kind(kind: str) -
     assert notification.findtext("gw:Partner", namespaces=GW) == "broker-alpha"
     assert response.findtext("r:FunctionCode", namespaces=RES) == FUNCTION[kind][0]
     assert response.findtext("r:FunctionalReferenceID", namespaces=RES) == "LRN-0001"
-    issued = response.find("r:IssueDateTime/r:DateTimeString", namespaces=RES)
+    issued = response.find("r:IssueDateTime/rds:DateTimeString", namespaces=RES)
     assert (issued.text, issued.get("formatCode")) == ("20261128101500Z", "304")
+
+
+@pytest.mark.parametrize("kind", list(DECISIONS))
+def test_notification_date_times_are_in_the_res_data_set_namespace(kind: str) -> None:
+    """Every DateTimeString is in Response_DS (as the official RES has it), none in RES-DMS."""
+    response = _response(_notification(DECISIONS[kind]))
+
+    leaves = response.findall(".//rds:DateTimeString", namespaces=RES)
+    assert len(leaves) >= 2                          # IssueDateTime and EffectiveDateTime
+    assert all(etree.QName(leaf.getparent()).namespace == RES_NS for leaf in leaves)
+    assert response.findall(".//r:DateTimeString", namespaces=RES) == []
 
 
 def test_notification_accepted_carries_mrn_and_acceptance_time() -> None:
@@ -305,7 +333,7 @@ def test_notification_accepted_carries_mrn_and_acceptance_time() -> None:
     response = _response(_notification(DECISIONS["accepted"]))
 
     assert response.findtext("r:Declaration/r:ID", namespaces=RES) == MRN
-    assert response.findtext("r:Declaration/r:AcceptanceDateTime/r:DateTimeString",
+    assert response.findtext("r:Declaration/r:AcceptanceDateTime/rds:DateTimeString",
                              namespaces=RES) == "20261128101500Z"
     assert response.findtext("r:Status/r:NameCode", namespaces=RES) == "01"
 
@@ -362,7 +390,7 @@ def test_notification_released_states_release_time() -> None:
     """A release notification carries the release date-time and status code 07."""
     response = _response(_notification(DECISIONS["released"]))
 
-    assert response.findtext("r:Status/r:ReleaseDateTime/r:DateTimeString",
+    assert response.findtext("r:Status/r:ReleaseDateTime/rds:DateTimeString",
                              namespaces=RES) == "20261128101500Z"
     assert response.findtext("r:Status/r:NameCode", namespaces=RES) == "07"
     assert response.findtext("r:Declaration/r:ID", namespaces=RES) == MRN

@@ -441,3 +441,41 @@ def test_intake_metrics_count_received_accepted_rejected_and_duplicates(world: W
     outcomes = [labels["outcome"] for name, _, labels in metrics.observations
                 if name == m.LATENCY]
     assert outcomes == ["accepted", "accepted", "rejected", "rejected", "rejected"]
+
+
+def _stating_version(body: bytes, version: str) -> bytes:
+    """The WCO sample with another WCODataModelVersionCode (the only change)."""
+    old = b"<md:WCODataModelVersionCode>3.6</md:WCODataModelVersionCode>"
+    assert body.count(old) == 1
+    return body.replace(old, f"<md:WCODataModelVersionCode>{version}"
+                             "</md:WCODataModelVersionCode>".encode())
+
+
+def test_intake_receipt_reports_the_version_the_document_stated(world: World) -> None:
+    """A DEC stating 3.7 (an accepted version) is handled as 3.6; the receipt says both."""
+    journal = FakeJournal()
+
+    answer = _submit(world.intake(journal),
+                     _stating_version(build_dec(1, lrn="LRN-V37-0001"), "3.7"))
+
+    assert (answer.http_status, answer.accepted) == (202, True)
+    receipt = _verified(world, answer)                    # signed, and valid gw:Receipt
+    assert _text(receipt, "MessageType") == "wco-dec-3.6"
+    assert _text(receipt, "MessageVersion") == "3.6"
+    assert _text(receipt, "StatedVersion") == "3.7"
+    assert answer.content["stated_version"] == "3.7"
+    assert journal.recorded[0].receipt["stated_version"] == "3.7"
+
+
+def test_intake_unlisted_version_is_refused_with_signed_rejection(world: World) -> None:
+    """A DEC stating a version no entry accepts (9.9) is GW-MSG-UNSUPPORTED-VERSION, unjournaled."""
+    journal = FakeJournal()
+
+    answer = _submit(world.intake(journal),
+                     _stating_version(build_dec(1, lrn="LRN-V99-0001"), "9.9"))
+
+    assert (answer.http_status, answer.accepted) == (400, False)
+    assert answer.content["code"] == "GW-MSG-UNSUPPORTED-VERSION"
+    assert "9.9" in answer.content["summary"] and "3.7" in answer.content["summary"]
+    _verified(world, answer)
+    assert journal.record_calls == []

@@ -244,3 +244,89 @@ def test_registry_load_entry_missing_key_raises_configuration_error(tmp_path: Pa
     with pytest.raises(ConfigurationError) as caught:
         MessageTypeRegistry.load(config, tmp_path)
     assert "broken" in caught.value.message
+
+
+# --- accepted versions -------------------------------------------------------------------------
+
+def test_registry_wco_entry_lists_its_accepted_versions(registry: MessageTypeRegistry) -> None:
+    """The shipped WCO MetaData entry implements 3.6 and accepts documents stating 3.6 or 3.7."""
+    entry = registry.get("wco-dec-3.6")
+    assert entry.version == "3.6"
+    assert entry.accepted_versions == ("3.6", "3.7")
+
+
+@pytest.mark.parametrize("stated", ["3.6", "3.7", " 3.7 "])
+def test_registry_accepted_version_identified_with_the_stated_version(
+        registry: MessageTypeRegistry, stated: str) -> None:
+    """A DEC stating an accepted version is the 3.6 entry and reports what it stated."""
+    identified = registry.identify(root_of(with_version(wco_three_items(), stated)))
+    assert identified.message_type.id == "wco-dec-3.6"
+    assert identified.message_id == "LRN-0001"
+    assert identified.stated_version == stated.strip()
+
+
+def test_registry_document_stating_no_version_has_no_stated_version(
+        registry: MessageTypeRegistry) -> None:
+    """A MetaData without WCODataModelVersionCode is handled as 3.6 and states nothing."""
+    body = (FIXTURES / "wco" / "dec_valid_minimal.xml").read_bytes()
+    assert registry.identify(root_of(body)).stated_version is None
+
+
+@pytest.mark.parametrize("stated", ["9.9", "3.5", "3.60", "3"])
+def test_registry_unlisted_version_is_unsupported(
+        registry: MessageTypeRegistry, stated: str) -> None:
+    """A version not in accepted_versions is still GW-MSG-UNSUPPORTED-VERSION, listing both."""
+    with pytest.raises(UnknownMessageType) as caught:
+        registry.identify(root_of(with_version(wco_three_items(), stated)))
+    assert caught.value.code == "GW-MSG-UNSUPPORTED-VERSION"
+    assert f"({stated})" in caught.value.message
+    assert "supported: 3.6, 3.7" in caught.value.message
+
+
+ENTRY = ('[[message_type]]\nid = "t"\nname = "t"\nfamily = "t"\nroot = "{urn:other}o"\n'
+         'version = "1"\nschema = "other.xsd"\nmapping = "t.toml"\n'
+         'canonical_kind = "declaration"\nrouting_class = "declaration"\n'
+         'namespaces = { o = "urn:other" }\n')
+
+
+def _registry_with(tmp_path: Path, extra: str) -> MessageTypeRegistry:
+    write_other(tmp_path / "other.xsd")
+    config = tmp_path / "message_types.toml"
+    config.write_text(ENTRY + extra, encoding="utf-8")
+    return MessageTypeRegistry.load(config, tmp_path)
+
+
+def test_registry_entry_without_accepted_versions_accepts_its_version_only(
+        tmp_path: Path) -> None:
+    """Without accepted_versions an entry takes documents stating its own version alone."""
+    registry = _registry_with(tmp_path, 'version_xpath = "string(@v)"\n')
+    assert registry.identify(etree.fromstring(b'<o xmlns="urn:other" v="1"/>')) \
+        .stated_version == "1"
+    with pytest.raises(UnknownMessageType) as caught:
+        registry.identify(etree.fromstring(b'<o xmlns="urn:other" v="2"/>'))
+    assert caught.value.code == "GW-MSG-UNSUPPORTED-VERSION"
+
+
+def test_registry_entry_accepted_versions_are_read_from_config(tmp_path: Path) -> None:
+    """accepted_versions in the entry is what decides: 1 and 1.1 pass, 2 does not."""
+    registry = _registry_with(tmp_path, 'version_xpath = "string(@v)"\n'
+                                        'accepted_versions = ["1", "1.1"]\n')
+    assert registry.identify(etree.fromstring(b'<o xmlns="urn:other" v="1.1"/>')) \
+        .stated_version == "1.1"
+    with pytest.raises(UnknownMessageType):
+        registry.identify(etree.fromstring(b'<o xmlns="urn:other" v="2"/>'))
+
+
+@pytest.mark.parametrize("extra, says", [
+    ('version_xpath = "string(@v)"\naccepted_versions = ["1.1"]\n', "own version"),
+    ('version_xpath = "string(@v)"\naccepted_versions = "1"\n', "list"),
+    ('version_xpath = "string(@v)"\naccepted_versions = []\n', "list"),
+    ('version_xpath = "string(@v)"\naccepted_versions = [1]\n', "list"),
+    ('accepted_versions = ["1", "1.1"]\n', "version_xpath"),
+])
+def test_registry_malformed_accepted_versions_stop_start_up(
+        tmp_path: Path, extra: str, says: str) -> None:
+    """accepted_versions: a list of strings with the entry's version, and a version_xpath."""
+    with pytest.raises(ConfigurationError) as caught:
+        _registry_with(tmp_path, extra)
+    assert says in caught.value.message and "'t'" in caught.value.message

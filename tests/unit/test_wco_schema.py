@@ -26,6 +26,7 @@ METADATA_XSD = SCHEMAS / "dec-3.6" / "WCO_DocumentMetaData_DMS_2.xsd"
 DEC_XSD = SCHEMAS / "dec-3.6" / "WCO_DEC_DMS_2.xsd"
 DS_XSD = SCHEMAS / "dec-3.6" / "WCO_Declaration_DS_DMS_2.xsd"
 RES_XSD = SCHEMAS / "res-3.6" / "WCO_RES_DMS_2.xsd"
+RES_DS_XSD = SCHEMAS / "res-3.6" / "WCO_Response_DS_DMS_2.xsd"
 FIXTURES = ROOT / "tests" / "fixtures" / "wco"
 # The reference tree lives in shared/ beside the repository (developers' machines and CI).
 TREE = ROOT.parent / "shared" / "reference" / "wco" / "WCO_DEC_2_DMS_tree_typed.txt"
@@ -82,14 +83,14 @@ def _res(function_code: str, extra: str = "") -> bytes:
 
 def test_schemas_compile_each_on_its_own():
     """The DEC, its data-set, RES and MetaData schemas each compile with lxml from their file."""
-    for path in (DEC_XSD, DS_XSD, RES_XSD, METADATA_XSD):
+    for path in (DEC_XSD, DS_XSD, RES_XSD, RES_DS_XSD, METADATA_XSD):
         assert isinstance(_compile(path), etree.XMLSchema), path
 
 
 def test_schema_imports_point_to_local_relative_files():
     """Every xs:import/xs:include uses a relative schemaLocation that exists in the repo."""
     xs = "{http://www.w3.org/2001/XMLSchema}"
-    for path in (DEC_XSD, DS_XSD, RES_XSD, METADATA_XSD):
+    for path in (DEC_XSD, DS_XSD, RES_XSD, RES_DS_XSD, METADATA_XSD):
         tree = etree.parse(str(path), _parser())
         for node in tree.iter(f"{xs}import", f"{xs}include"):
             location = node.get("schemaLocation")
@@ -384,6 +385,15 @@ def test_res_rejection_with_error_pointers_validates(schema):
     error = (f"<Error><Description>Net mass exceeds gross mass</Description>"
              f"<ValidationCode>CDS12050</ValidationCode>{pointers}</Error>")
     assert _errors(schema, _res("03", error)) == []
+
+
+def test_res_datetime_string_only_in_the_res_data_set_namespace(schema):
+    """A RES DateTimeString validates in Response_DS and is refused in RES-DMS."""
+    res_ds = "urn:wco:datamodel:WCO:Response_DS:DMS:2"
+    leaf = '<x:DateTimeString xmlns:x="{ns}" formatCode="304">20261128101502Z</x:DateTimeString>'
+    for ns, valid in ((res_ds, True), (RES_NS, False), (DS_NS, False)):
+        extra = f"<IssueDateTime>{leaf.format(ns=ns)}</IssueDateTime>"
+        assert (_errors(schema, _res("01", extra)) == []) is valid, ns
 
 
 def test_res_declaration_is_mandatory(schema):
