@@ -6,6 +6,7 @@
     gateway validate FILE…            exit 0 valid, 1 invalid, 2 unreadable
     gateway keys init [--force]
     gateway partners list
+    gateway partners check
     gateway partners token ID [--replace]
     gateway topology declare | delete --yes
     gateway outbox status
@@ -67,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
     partners = sub.add_parser("partners", help="the partner registry").add_subparsers()
     partners.add_parser("list", help="show partners").set_defaults(run=_partners_list)
+    partners.add_parser(
+        "check", help="validate partners.toml and the credentials; say what applies live"
+    ).set_defaults(run=_partners_check)
     token = partners.add_parser("token", help="issue a bearer token (printed once)")
     token.add_argument("partner_id")
     token.add_argument("--replace", action="store_true", help="revoke the partner's other tokens")
@@ -196,9 +200,33 @@ def _partners_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _partners_check(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.errors import ConfigurationError
+    from gateway.partners import CHECK_EVERY, PartnerRegistry
+
+    config = settings.config_dir / "partners.toml"
+    try:
+        registry = PartnerRegistry.load(config, settings.credentials_path)
+    except ConfigurationError as err:
+        print(f"{config}: {err.message}", file=sys.stderr)
+        print("running gateways refuse this version and keep their last good registry; "
+              "a gateway started now would not start", file=sys.stderr)
+        return 1
+    partners = registry.partners
+    print(f"ok: {len(partners)} partners, {len(registry.token_hashes)} active tokens")
+    print(f"applied live (running gateways re-read within about {CHECK_EVERY:g} s, no "
+          "restart): tokens, partners added or removed, kinds, permissions, callback URLs")
+    certificates = [f"{p.id}: {', '.join(p.certificates)}" for p in partners.values()
+                    if p.certificates]
+    print("NOT applied live — restart the gateway after changing them: certificates "
+          f"(read into the trust store at start){': ' if certificates else ''}"
+          f"{'; '.join(certificates)}")
+    return 0
+
+
 def _partners_token(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.setup_keys import issue_token
-    from gateway.partners import PartnerRegistry
+    from gateway.partners import CHECK_EVERY, PartnerRegistry
 
     registry = PartnerRegistry.load(settings.config_dir / "partners.toml", None)
     if args.partner_id not in registry.partners:
@@ -207,6 +235,10 @@ def _partners_token(args: argparse.Namespace, settings: Settings) -> int:
     token = issue_token(settings, args.partner_id, replace=args.replace)
     print(token)
     print("# shown once; only its SHA-256 is stored in", settings.credentials_path,
+          file=sys.stderr)
+    effect = "it works, and the partner's other tokens stop working," if args.replace \
+        else "it works"
+    print(f"# {effect} in running gateways within about {CHECK_EVERY:g} s (no restart)",
           file=sys.stderr)
     return 0
 

@@ -13,7 +13,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from gateway.partners import hash_token, new_token, read_credentials, write_credentials
+from gateway.partners import hash_token, new_token, update_credentials, write_atomically
 from gateway.settings import Settings
 from gateway.signing.keys import generate_key_pair
 
@@ -48,13 +48,13 @@ def init_keys(settings: Settings, *, force: bool = False, demo_tokens: bool = Tr
 def issue_demo_tokens(settings: Settings) -> dict[str, str]:
     partners = tomllib.loads((settings.config_dir / "partners.toml").read_text("utf-8"))
     tokens = {p["id"]: new_token() for p in partners.get("partner", [])}
-    hashes = read_credentials(settings.credentials_path)
-    for partner_id, token in tokens.items():
-        hashes[partner_id] = [hash_token(token)]
-    write_credentials(settings.credentials_path, hashes)
-    path = demo_tokens_path(settings)
-    path.write_text(json.dumps(tokens, indent=1), encoding="utf-8")
-    path.chmod(0o600)
+
+    def replace_all(hashes: dict[str, list[str]]) -> None:
+        for partner_id, token in tokens.items():
+            hashes[partner_id] = [hash_token(token)]
+
+    update_credentials(settings.credentials_path, replace_all)
+    write_atomically(demo_tokens_path(settings), json.dumps(tokens, indent=1), 0o600)
     return tokens
 
 
@@ -63,9 +63,13 @@ def load_demo_tokens(settings: Settings) -> dict[str, str]:
 
 
 def issue_token(settings: Settings, partner_id: str, *, replace: bool = False) -> str:
-    """A new bearer token for one partner; only its hash is stored."""
+    """A new bearer token for one partner; only its hash is stored. With ``replace`` the
+    partner's other tokens are revoked. Running gateways follow the file within about a second."""
     token = new_token()
-    hashes = read_credentials(settings.credentials_path)
-    hashes[partner_id] = ([] if replace else hashes.get(partner_id, [])) + [hash_token(token)]
-    write_credentials(settings.credentials_path, hashes)
+
+    def add(hashes: dict[str, list[str]]) -> None:
+        kept = [] if replace else hashes.get(partner_id, [])
+        hashes[partner_id] = [*kept, hash_token(token)]
+
+    update_credentials(settings.credentials_path, add)
     return token

@@ -1,24 +1,52 @@
-"""The partner registry: who may talk to the gateway, and what they may send.
+"""The partner registry: who may talk to the gateway, what they may send, what they may read.
 
 Identity, kind, permissions, callback and certificates live in ``config/partners.toml``
 (reviewed, versioned). Credentials live apart, in the deployment's credentials file
 (``var/credentials.toml`` by default, never in git): bearer tokens are stored only as
 SHA-256 hashes — tokens are 256-bit random values, so a plain hash is safe to keep and fast to
 check — and several may be active at once for rotation.
+
+Access: a partner reads only its own conversations; a partner of kind ``operator`` reads every
+conversation (the gateway's operations desk). No other kind — ``internal`` included — reads
+another partner's conversations.
+
+The registry takes effect live: on use, at most every ``check_every`` seconds, it stats both
+files and re-reads them when they changed, so a token issued or revoked with ``gateway
+partners token`` and an edit of ``partners.toml`` apply in every running process within about
+a second, without a restart. Writers replace files atomically (``write_atomically``: a
+temporary file, then ``os.replace``), so a reader never sees half a file. A file that does not
+parse on reload — or a ``partners.toml`` left with no partner, as a truncating editor would
+leave it — is refused: the last good registry stays in force and the error is logged, so a
+broken edit never locks everybody out. Certificates are the exception: they are read into the
+trust store at start, and a change to them is logged as needing a restart.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
 import secrets
+import tempfile
+import threading
+import time
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from gateway.errors import ConfigurationError, Forbidden, Unauthenticated
 
-PARTNER_KINDS = ("broker", "bank", "agency", "customs", "internal")
+PARTNER_KINDS = ("broker", "bank", "agency", "customs", "internal", "operator")
+OPERATOR = "operator"
+CHECK_EVERY = 1.0        # seconds between two looks at the files (on use)
+SETTLE_SECONDS = 2.0     # a file younger than this is compared by content, not only by stat
+
+log = structlog.get_logger("gateway.partners")
 
 
 @dataclass(frozen=True)
@@ -33,6 +61,10 @@ class Partner:
     def may_send(self, message_type_id: str) -> bool:
         return message_type_id in self.allowed_message_types or "*" in self.allowed_message_types
 
+    def may_read(self, owner_id: str) -> bool:
+        """Whether this partner may read a conversation that ``owner_id`` started."""
+        return owner_id == self.id or self.kind == OPERATOR
+
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -42,29 +74,78 @@ def new_token() -> str:
     return "gwt_" + secrets.token_urlsafe(32)
 
 
-@dataclass
-class PartnerRegistry:
+@dataclass(frozen=True)
+class _Snapshot:
     partners: dict[str, Partner]
-    token_hashes: dict[str, str] = field(default_factory=dict)  # hash -> partner id
+    token_hashes: dict[str, str]        # hash -> partner id
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the files looked like at the last look: stat stamp and content digest."""
+
+    stamp: tuple[Any, ...]
+    digest: str
+    settled: bool          # both files older than SETTLE_SECONDS: the stamp alone tells a change
+
+
+@dataclass(frozen=True)
+class RegistryFiles:
+    config_file: Path
+    credentials_file: Path | None
+    gateway_url: str = ""
+
+    def stamp(self) -> tuple[Any, ...]:
+        return (_stat(self.config_file),
+                _stat(self.credentials_file) if self.credentials_file else None)
+
+    def read(self) -> tuple[tuple[Any, ...], str | None, str | None]:
+        """The stamp (taken first), then the texts; ``None`` for a missing file."""
+        stamp = self.stamp()
+        return stamp, _read(self.config_file), \
+            _read(self.credentials_file) if self.credentials_file else None
+
+
+class PartnerRegistry:
+    """The partners and their token hashes, re-read from their files when they change."""
+
+    def __init__(self, partners: dict[str, Partner], token_hashes: dict[str, str] | None = None,
+                 *, files: RegistryFiles | None = None, seen: _Seen | None = None,
+                 check_every: float = CHECK_EVERY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._snapshot = _Snapshot(partners, dict(token_hashes or {}))
+        self._files = files
+        self._seen = seen
+        self.check_every = check_every
+        self._clock = clock
+        self._checked_at = clock()
+        self._lock = threading.Lock()
+        self.generation = 0                # successful reloads since start
 
     @classmethod
-    def load(cls, config_file: Path, credentials_file: Path | None,
-             gateway_url: str = "") -> PartnerRegistry:
-        raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
-        partners = {}
-        for item in raw.get("partner", []):
-            partner = _partner(item, gateway_url)
-            partners[partner.id] = partner
-        registry = cls(partners)
-        if credentials_file is not None and credentials_file.exists():
-            creds = tomllib.loads(credentials_file.read_text(encoding="utf-8"))
-            for partner_id, hashes in creds.get("token_sha256", {}).items():
-                for token_hash in ([hashes] if isinstance(hashes, str) else hashes):
-                    registry.token_hashes[token_hash] = partner_id
-        return registry
+    def load(cls, config_file: Path, credentials_file: Path | None, gateway_url: str = "",
+             *, check_every: float = CHECK_EVERY,
+             clock: Callable[[], float] = time.monotonic) -> PartnerRegistry:
+        """Read both files now (a broken one is a ``ConfigurationError``); follow them after."""
+        files = RegistryFiles(config_file, credentials_file, gateway_url)
+        stamp, config_text, credentials_text = files.read()
+        if config_text is None:
+            raise ConfigurationError(f"the partner registry {config_file} does not exist")
+        partners, token_hashes = parse_registry(config_text, credentials_text, gateway_url)
+        seen = _Seen(stamp, _digest(config_text, credentials_text), _settled(stamp))
+        return cls(partners, token_hashes, files=files, seen=seen, check_every=check_every,
+                   clock=clock)
+
+    @property
+    def partners(self) -> dict[str, Partner]:
+        return self._current().partners
+
+    @property
+    def token_hashes(self) -> dict[str, str]:
+        return self._current().token_hashes
 
     def get(self, partner_id: str) -> Partner:
-        return self.partners[partner_id]
+        return self._current().partners[partner_id]
 
     def authenticate(self, authorization: str | None) -> Partner:
         """The partner holding this ``Authorization: Bearer …`` token, or ``Unauthenticated``."""
@@ -73,16 +154,93 @@ class PartnerRegistry:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("only bearer tokens are accepted")
+        snapshot = self._current()
         # Looking up the hash leaks nothing useful about a 256-bit random token.
-        partner_id = self.token_hashes.get(hash_token(token.strip()))
-        if partner_id is None or partner_id not in self.partners:
+        partner_id = snapshot.token_hashes.get(hash_token(token.strip()))
+        if partner_id is None or partner_id not in snapshot.partners:
             raise Unauthenticated("the token is unknown, revoked or wrong")
-        return self.partners[partner_id]
+        return snapshot.partners[partner_id]
 
     def authorise(self, partner: Partner, message_type_id: str) -> None:
         if not partner.may_send(message_type_id):
             raise Forbidden(f"partner {partner.id!r} may not send message type "
                             f"{message_type_id!r}")
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Re-read the files if they changed (at most every ``check_every`` s unless
+        ``force``); ``True`` if a new registry took effect."""
+        if self._files is None or self._seen is None:
+            return False
+        now = self._clock()
+        if not force and now - self._checked_at < self.check_every:
+            return False
+        if not self._lock.acquire(blocking=False):    # another thread is looking: use current
+            return False
+        try:
+            self._checked_at = now
+            if self._files.stamp() == self._seen.stamp and self._seen.settled:
+                return False
+            return self._reload(self._files)
+        finally:
+            self._lock.release()
+
+    def _current(self) -> _Snapshot:
+        self.refresh()
+        return self._snapshot
+
+    def _reload(self, files: RegistryFiles) -> bool:
+        stamp, config_text, credentials_text = files.read()
+        digest = _digest(config_text, credentials_text)
+        unchanged = self._seen is not None and digest == self._seen.digest
+        self._seen = _Seen(stamp, digest, _settled(stamp))
+        if unchanged:            # touched, or a broken version already reported
+            return False
+        try:
+            if config_text is None:
+                raise ConfigurationError(f"{files.config_file} has disappeared")
+            partners, token_hashes = parse_registry(config_text, credentials_text,
+                                                    files.gateway_url)
+            if not partners:
+                raise ConfigurationError(f"{files.config_file} lists no partner")
+        except ConfigurationError as err:
+            log.error("partners.reload_failed", error=err.message, pid=os.getpid(),
+                      hint="the previous registry stays in force until the file is fixed")
+            return False
+        self._apply(_Snapshot(partners, token_hashes))
+        return True
+
+    def _apply(self, new: _Snapshot) -> None:
+        old, self._snapshot = self._snapshot, new
+        self.generation += 1
+        changed = sorted(p for p in old.partners.keys() | new.partners.keys()
+                         if old.partners.get(p) != new.partners.get(p))
+        tokens_changed = sorted(p for p in old.partners.keys() | new.partners.keys()
+                                if _hashes_of(old, p) != _hashes_of(new, p))
+        log.info("partners.reloaded", pid=os.getpid(), generation=self.generation,
+                 partners=len(new.partners), tokens=len(new.token_hashes),
+                 partners_changed=changed, tokens_changed=tokens_changed)
+        certificates = sorted(p for p in changed if _certificates(old, p) != _certificates(new, p))
+        if certificates:
+            log.warning("partners.restart_needed", partners=certificates,
+                        reason="certificates are loaded into the trust store at start: "
+                               "restart the gateway to use the new ones")
+
+
+def parse_registry(config_text: str, credentials_text: str | None,
+                   gateway_url: str = "") -> tuple[dict[str, Partner], dict[str, str]]:
+    """Partners by id and token hashes (hash -> partner id); ``ConfigurationError`` if bad."""
+    partners: dict[str, Partner] = {}
+    for item in _toml(config_text, "partners.toml").get("partner", []):
+        partner = _partner(item, gateway_url)
+        if partner.id in partners:
+            raise ConfigurationError(f"partner {partner.id!r} is listed twice")
+        partners[partner.id] = partner
+    token_hashes: dict[str, str] = {}
+    if credentials_text is not None:
+        for partner_id, hashes in _credentials(credentials_text).items():
+            for token_hash in hashes:
+                token_hashes[token_hash] = partner_id
+    return partners, token_hashes
 
 
 def _partner(item: dict[str, Any], gateway_url: str) -> Partner:
@@ -102,20 +260,117 @@ def _partner(item: dict[str, Any], gateway_url: str) -> Partner:
         raise ConfigurationError(f"partner entry lacks {exc}") from exc
 
 
+def _toml(text: str, what: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{what} is not valid TOML: {exc}") from exc
+
+
+def _credentials(text: str) -> dict[str, list[str]]:
+    raw = _toml(text, "the credentials file").get("token_sha256", {})
+    out: dict[str, list[str]] = {}
+    for partner_id, hashes in raw.items():
+        listed = [hashes] if isinstance(hashes, str) else hashes
+        if not isinstance(listed, list) or not all(isinstance(h, str) for h in listed):
+            raise ConfigurationError(f"credentials of {partner_id!r} must be a list of hashes")
+        out[partner_id] = list(listed)
+    return out
+
+
+def _hashes_of(snapshot: _Snapshot, partner_id: str) -> set[str]:
+    return {h for h, p in snapshot.token_hashes.items() if p == partner_id}
+
+
+def _certificates(snapshot: _Snapshot, partner_id: str) -> tuple[str, ...]:
+    partner = snapshot.partners.get(partner_id)
+    return partner.certificates if partner else ()
+
+
+def _stat(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
+
+
+def _settled(stamp: tuple[Any, ...]) -> bool:
+    """File times are coarse: a file changed twice within one tick keeps its stamp. Trust the
+    stamp only once both files are older than ``SETTLE_SECONDS``."""
+    limit = time.time_ns() - int(SETTLE_SECONDS * 1e9)
+    return all(st is None or st[1] < limit for st in stamp)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def _digest(*texts: str | None) -> str:
+    h = hashlib.sha256()
+    for text in texts:
+        h.update(b"\x00-" if text is None else b"\x01" + text.encode("utf-8") + b"\x00")
+    return h.hexdigest()
+
+
+# --- writing the files ------------------------------------------------------------------------
+
+
+def write_atomically(path: Path, text: str, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``text`` in one step: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)          # the rename itself survives a crash
+    finally:
+        os.close(directory)
+
+
 def write_credentials(path: Path, token_hashes: dict[str, list[str]]) -> None:
-    """Persist token hashes (TOML), readable only by the owner."""
+    """Persist token hashes (TOML), readable only by the owner, replacing the file atomically."""
     lines = ["# Generated by `gateway keys init` / `gateway partners token`. Hashes only.",
              "[token_sha256]"]
     for partner_id, hashes in sorted(token_hashes.items()):
         quoted = ", ".join(f'"{h}"' for h in hashes)
         lines.append(f'"{partner_id}" = [{quoted}]')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    write_atomically(path, "\n".join(lines) + "\n", 0o600)
 
 
 def read_credentials(path: Path) -> dict[str, list[str]]:
-    if not path.exists():
-        return {}
-    raw = tomllib.loads(path.read_text(encoding="utf-8")).get("token_sha256", {})
-    return {k: ([v] if isinstance(v, str) else list(v)) for k, v in raw.items()}
+    text = _read(path)
+    return {} if text is None else _credentials(text)
+
+
+def update_credentials(path: Path, change: Callable[[dict[str, list[str]]], None]) -> None:
+    """Read, change and write the credentials under a lock: two CLI runs at once lose nothing."""
+    with _locked(path):
+        hashes = read_credentials(path)
+        change(hashes)
+        write_credentials(path, hashes)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+

@@ -9,11 +9,10 @@ from __future__ import annotations
 import gc
 import json
 import os
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import Response
 
 from adapters.bootstrap import ALL, Gateway, build_gateway
@@ -75,29 +74,8 @@ def _mount(app: FastAPI, gateway: Gateway, sandbox: bool) -> None:
     admission = Admission(gateway.settings.max_in_flight)      # shared by HTTP and SOAP
     app.include_router(rest.router(gateway, admission))
     app.include_router(soap.router(gateway, admission))
-    if sandbox:
-        app.include_router(_sandbox_callbacks())
+    if sandbox:       # a broker's callback endpoint, the stand-in the sandbox partners use
+        from adapters.standins import broker_callbacks
 
-
-def _sandbox_callbacks():  # type: ignore[no-untyped-def]
-    """A broker's callback endpoint, for the sandbox: pushes are kept and can be listed."""
-    from fastapi import APIRouter
-
-    received: defaultdict[str, list[dict[str, str]]] = defaultdict(list)
-    api = APIRouter()
-
-    @api.post("/sandbox/callbacks/{partner_id}")
-    async def receive(partner_id: str, request: Request) -> Response:
-        body = await request.body()
-        received[partner_id].append({
-            "conversation_id": request.headers.get("x-conversation-id", ""),
-            "notification_id": request.headers.get("x-notification-id", ""),
-            "kind": request.headers.get("x-notification-kind", ""),
-            "document": body.decode("utf-8", "replace")})
-        return Response(status_code=204)
-
-    @api.get("/sandbox/callbacks/{partner_id}")
-    async def listing(partner_id: str) -> Response:
-        return Response(json.dumps(received[partner_id]), media_type="application/json")
-
-    return api
+        app.include_router(broker_callbacks.router(
+            gateway.partners, gateway.bus_key.certificate, gateway.limits))

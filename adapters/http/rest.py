@@ -179,7 +179,7 @@ def authenticated(gateway: Gateway, request: Request) -> Partner:
 def _owned_conversation(gateway: Gateway, request: Request, conversation_id: str) -> dict[str, Any]:
     partner = authenticated(gateway, request)
     found = gateway.journal.conversation(conversation_id)
-    if found is None or (found["partner_id"] != partner.id and partner.kind != "internal"):
+    if found is None or not partner.may_read(found["partner_id"]):
         raise NotFound(f"no conversation {conversation_id} for partner {partner.id}")
     return found
 

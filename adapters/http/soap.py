@@ -182,7 +182,7 @@ def _get_notifications(gateway: Gateway, request: Request, version: SoapVersion,
                              f"{after_text[:40]!r}", code="GW-SOAP-BODY")
     after = int(after_text)
     found = gateway.journal.conversation(conversation_id)
-    if found is None or (found["partner_id"] != partner.id and partner.kind != "internal"):
+    if found is None or not partner.may_read(found["partner_id"]):
         raise NotFound(f"no conversation {conversation_id} for partner {partner.id}")
     response = etree.Element(f"{{{GW_NS}}}GetNotificationsResponse", nsmap={"gw": GW_NS})
     etree.SubElement(response, f"{{{GW_NS}}}ConversationID").text = conversation_id

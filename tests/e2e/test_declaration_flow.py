@@ -93,8 +93,9 @@ def _check_released(settings: Settings, running: RunningGateway, token: str,
     return data
 
 
-def _pushed(running: RunningGateway, conversation_id: str) -> list[dict[str, str]]:
-    with running.client() as client:
+def _pushed(running: RunningGateway, token: str, conversation_id: str) -> list[dict[str, str]]:
+    """What broker-alpha's callback endpoint received for the conversation (its token)."""
+    with running.client(token) as client:
         received = client.get(f"/sandbox/callbacks/{BROKER}").json()
     return [p for p in received if p["conversation_id"] == conversation_id]
 
@@ -129,8 +130,8 @@ def test_flow_keeps_one_conversation_id_from_receipt_to_last_notification(
     assert {n.conversation_id for n in stored} == {conversation_id}
     assert [n.id for n in stored] == [n["notification_id"] for n in data["notifications"]]
 
-    wait_for(lambda: len(_pushed(sandbox_server, conversation_id)) == 4)
-    pushes = _pushed(sandbox_server, conversation_id)
+    wait_for(lambda: len(_pushed(sandbox_server, tokens[BROKER], conversation_id)) == 4)
+    pushes = _pushed(sandbox_server, tokens[BROKER], conversation_id)
     assert sorted(p["kind"] for p in pushes) == sorted(RELEASED)
     assert {p["notification_id"] for p in pushes} == {n.id for n in stored}
     for push in pushes:
@@ -157,7 +158,7 @@ def test_flow_legacy_broker_pulls_asycuda_notifications(
     _check_released(settings, sandbox_server, tokens["broker-legacy"], conversation_id, receipt)
     assert all(n.push is False for n in
                sandbox_server.gateway.journal.notifications(conversation_id))
-    assert _pushed(sandbox_server, conversation_id) == []
+    assert _pushed(sandbox_server, tokens[BROKER], conversation_id) == []
 
 
 def test_flow_999_item_wco_declaration_is_released(

@@ -20,6 +20,7 @@ import pytest
 from conftest import RunningGateway, wait_for, xmlsec1_verify
 from http_helpers import GW_NS, NOTIFICATION_NODE, XML_HEADERS, gateway_cert, new_lrn
 from lxml import etree
+from soap_helpers import SOAP11, SOAP12, envelope, fault_rejection, headers_for, rejection_code
 
 from samples.wco import build_dec
 
@@ -209,6 +210,60 @@ def test_conversation_hidden_from_other_broker(
     assert unknown.status_code == 404
 
 
+def get_notifications_soap(running: RunningGateway, token: str, conversation_id: str,
+                           version: str) -> httpx.Response:
+    body = (f'<gw:GetNotifications xmlns:gw="{GW_NS}"><gw:ConversationID>{conversation_id}'
+            f"</gw:ConversationID></gw:GetNotifications>").encode()
+    return httpx.post(f"{running.base_url}/soap",
+                      content=envelope(SOAP11 if version == "soap11" else SOAP12, body),
+                      headers=headers_for(version, token, "GetNotifications"), timeout=30)
+
+
+READ_PATHS = ("", "/notifications", "/notifications/1")
+
+
+@pytest.mark.parametrize("reader", ["broker-legacy", "clearance", "bank-demo"])
+def test_conversation_hidden_from_every_non_owner_over_rest_and_soap(
+        sandbox_server: RunningGateway, tokens: dict[str, str], reader: str) -> None:
+    """Another broker, the clearance identity and a bank get 404 / a GW-NOT-FOUND fault."""
+    conversation_id, _ = released_conversation(sandbox_server, tokens)
+    with sandbox_server.client(tokens[reader]) as client:
+        for path in READ_PATHS:
+            response = client.get(f"/v1/conversations/{conversation_id}{path}")
+            assert response.status_code == 404, (path, response.text)
+            assert response.json()["code"] == "GW-NOT-FOUND"
+            assert "released" not in response.text and "<gw:Notification" not in response.text
+    for version in ("soap11", "soap12"):
+        response = get_notifications_soap(sandbox_server, tokens[reader], conversation_id,
+                                          version)
+        assert rejection_code(fault_rejection(response, version)) == "GW-NOT-FOUND"
+        assert "<gw:Notification " not in response.text
+
+
+def test_operator_reads_any_broker_conversation_over_rest_and_soap(
+        sandbox_server: RunningGateway, tokens: dict[str, str]) -> None:
+    """The operator role (kind operator) reads a broker's conversation as the broker does."""
+    conversation_id, _ = released_conversation(sandbox_server, tokens)
+    with sandbox_server.client(tokens["broker-alpha"]) as owner, \
+            sandbox_server.client(tokens["operator-demo"]) as operator:
+        for path in READ_PATHS:
+            mine = owner.get(f"/v1/conversations/{conversation_id}{path}")
+            seen = operator.get(f"/v1/conversations/{conversation_id}{path}")
+            assert seen.status_code == 200, (path, seen.text)
+            if path:
+                assert seen.content == mine.content
+            else:       # the history may gain push events between the two reads
+                assert {**seen.json(), "history": None} == {**mine.json(), "history": None}
+                assert seen.json()["partner_id"] == "broker-alpha"
+    for version in ("soap11", "soap12"):
+        response = get_notifications_soap(sandbox_server, tokens["operator-demo"],
+                                          conversation_id, version)
+        assert response.status_code == 200, response.text
+        root = etree.fromstring(response.content)
+        kinds = [k.text for k in root.iter(f"{{{GW_NS}}}Kind")]
+        assert kinds == KINDS
+
+
 def test_conversation_requires_token(
         sandbox_server: RunningGateway, tokens: dict[str, str]) -> None:
     """Without a token the conversation resource answers 401."""
@@ -257,8 +312,9 @@ def test_callback_received_same_notifications_by_push(
     url = f"{sandbox_server.base_url}/sandbox/callbacks/broker-alpha"
 
     def pushed() -> list[dict[str, str]] | None:
-        mine = [p for p in httpx.get(url, timeout=5).json()
-                if p["conversation_id"] == conversation_id]
+        listed = httpx.get(url, timeout=5,
+                           headers={"Authorization": f"Bearer {tokens['broker-alpha']}"})
+        mine = [p for p in listed.json() if p["conversation_id"] == conversation_id]
         return mine if len(mine) == 4 else None
 
     received = wait_for(pushed, timeout=15, interval=0.1)

@@ -1,4 +1,4 @@
-"""The partner registry: bearer tokens (hashed, rotatable), permissions, callbacks, kinds."""
+"""The partner registry: bearer tokens (hashed, rotatable), permissions, reading, kinds."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def test_partner_callback_gateway_url_substituted(registry: PartnerRegistry) -> 
 
 
 def test_partner_kind_validated(tmp_path: Path) -> None:
-    """A partner kind outside broker/bank/agency/customs/internal is a ConfigurationError."""
+    """A partner kind outside broker/bank/agency/customs/internal/operator is refused."""
     config = tmp_path / "partners.toml"
     config.write_text('[[partner]]\nid = "x"\nkind = "robot"\n', encoding="utf-8")
     with pytest.raises(ConfigurationError) as caught:
@@ -149,13 +149,54 @@ def test_partner_entry_without_id_is_configuration_error(tmp_path: Path) -> None
 
 
 def test_repository_partners_load_with_kinds_and_certificates() -> None:
-    """config/partners.toml loads its four partners with their kinds."""
+    """config/partners.toml loads its five partners, the demo operator among them."""
     registry = PartnerRegistry.load(PARTNERS_TOML, None)
     kinds = {p.id: p.kind for p in registry.partners.values()}
     assert kinds == {"broker-alpha": "broker", "broker-legacy": "broker", "bank-demo": "bank",
-                     "clearance": "internal"}
+                     "clearance": "internal", "operator-demo": "operator"}
     assert registry.get("clearance").certificates == ("keys/clearance.crt",)
     assert registry.get("bank-demo").allowed_message_types == frozenset()
+    assert registry.get("operator-demo").allowed_message_types == frozenset()
+
+
+def test_partner_reads_only_its_own_conversations(registry: PartnerRegistry) -> None:
+    """A broker reads its own conversations and no other partner's."""
+    alpha = registry.get("broker-alpha")
+    assert alpha.may_read("broker-alpha")
+    assert not alpha.may_read("broker-legacy")
+    assert not registry.get("bank-demo").may_read("broker-alpha")
+
+
+def test_internal_identity_does_not_read_broker_conversations(registry: PartnerRegistry) -> None:
+    """The clearance system's identity (kind internal) reads no broker's conversation."""
+    clearance = registry.get("clearance")
+    assert clearance.kind == "internal"
+    assert not clearance.may_read("broker-alpha")
+    assert not clearance.may_read("broker-legacy")
+
+
+def test_operator_reads_every_conversation(registry: PartnerRegistry) -> None:
+    """A partner of kind operator may read any partner's conversation."""
+    operator = registry.get("operator-demo")
+    assert all(operator.may_read(p) for p in ("broker-alpha", "broker-legacy", "bank-demo"))
+
+
+def test_duplicate_partner_id_is_configuration_error(tmp_path: Path) -> None:
+    """The same partner id listed twice is refused (which one would win is not obvious)."""
+    config = tmp_path / "partners.toml"
+    config.write_text('[[partner]]\nid = "x"\nkind = "broker"\n' * 2, encoding="utf-8")
+    with pytest.raises(ConfigurationError) as caught:
+        PartnerRegistry.load(config, None)
+    assert "'x'" in caught.value.message
+
+
+def test_invalid_toml_is_configuration_error(tmp_path: Path) -> None:
+    """A partners.toml that is not TOML is a ConfigurationError (not a raw TOML error)."""
+    config = tmp_path / "partners.toml"
+    config.write_text('[[partner]\nid = "x"\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError) as caught:
+        PartnerRegistry.load(config, None)
+    assert "TOML" in caught.value.message
 
 
 def test_hash_token_is_sha256_hex() -> None:
