@@ -227,9 +227,7 @@ def load_formats(settings: Settings) -> tuple[MessageTypeRegistry, dict[str, Map
     mappings = {mt.mapping_file: load_mapping(settings.mappings_dir / mt.mapping_file)
                 for mt in registry}
     kinds = default_kinds()
-    for mt in registry:
-        if mt.canonical_kind not in kinds:
-            raise ConfigurationError(f"{mt.id}: unknown canonical kind {mt.canonical_kind!r}")
+    kinds.check_message_types(registry)        # unknown kind or business rule: refuse to start
     return registry, mappings, kinds
 
 

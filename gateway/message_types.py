@@ -25,7 +25,7 @@ from typing import Any
 from lxml import etree
 
 from gateway.errors import ConfigurationError, Problem, UnknownMessageType, trim_value
-from gateway.xml.schema_problems import problems_from_log
+from gateway.xml.schema_problems import local_pointer, problems_from_log
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,29 @@ class MessageTypeRegistry:
             f"states ({', '.join(sorted(v for v in stated_versions if v)) or 'unstated'}); "
             f"supported: {', '.join(sorted(supported))}",
             code="GW-MSG-UNSUPPORTED-VERSION",
+            problems=self._version_problems(selected, root, sorted(supported)),
         )
+
+    def _version_problems(self, selected: list[MessageType], root: etree._Element,
+                          supported: list[str]) -> list[Problem]:
+        """Where the document states the refused version: the element the ``version_xpath``
+        selects (its pointer and line), else the root element."""
+        problems: list[Problem] = []
+        for mt in selected:
+            if not mt.version_xpath:
+                continue
+            found = self._eval(mt, mt.version_xpath, root)
+            node = found[0] if isinstance(found, list) and found \
+                and isinstance(found[0], etree._Element) else root
+            stated = self._text(mt, mt.version_xpath, root)
+            problem = Problem("GW-MSG-UNSUPPORTED-VERSION",
+                              f"version {stated!r} is not accepted for this document; "
+                              f"accepted: {', '.join(supported)}",
+                              pointer=local_pointer(node), line=node.sourceline,
+                              value=trim_value(stated, 35))
+            if problem not in problems:
+                problems.append(problem)
+        return problems
 
     def validate(
         self, mt: MessageType, element: etree._Element, body: bytes | None

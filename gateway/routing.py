@@ -1,10 +1,10 @@
 """Content-based routing as data (``config/routes.toml``).
 
 A route names a canonical kind and conditions on the message's routing attributes
-(declaration type, procedure category, requested procedure, office, source format, partner);
-the first route whose conditions all hold gives the exchange and the routing key (a template
-over the same attributes). A message that matches no route raises ``NoRoute`` — the intake
-parks it visibly instead of dropping it.
+(declaration type, procedure category, requested procedure, office, function code, source
+format, partner); the first route whose conditions all hold gives the exchange and the routing
+key (a template over the same attributes). A message that matches no route raises
+``NoRoute`` — the intake parks it visibly instead of dropping it.
 
     [[route]]
     name = "import declarations to clearance"

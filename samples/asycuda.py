@@ -11,7 +11,11 @@ exercised with realistic input:
 * amounts and weights with thousands separators (``12,345.50``), a composite
   ``Displayed_item_taxes_amount`` (``25,336.35+94,787.53``), multi-line
   trader names, a licence on licensable goods and ``SW_scans_items`` for goods
-  that need a certificate.
+  that need a certificate;
+* on request, what other real exports do: fractional package counts
+  (``packages=["0.06"]``), a declarant reference left ``<null/>``
+  (``reference=None``) or no ``Reference`` element at all
+  (``with_reference=False``).
 
 All data is invented. Output is deterministic for a given set of arguments
 (``seed`` drives the pseudo-random quantities and prices). Only the standard
@@ -33,11 +37,12 @@ Regenerate the 120-item fixture with::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation, localcontext
 
 from lxml import etree
 
@@ -52,7 +57,7 @@ from samples.asycuda_catalogue import (
     _leaf,
     _money,
 )
-from samples.asycuda_items import _item, _plan_items
+from samples.asycuda_items import _item, _ItemData, _plan_items
 
 __all__ = ["build_sad", "EUR_MKD_RATE"]
 
@@ -60,13 +65,21 @@ __all__ = ["build_sad", "EUR_MKD_RATE"]
 def build_sad(
     items: int = 3,
     *,
-    reference: str = "REF-0001",
+    reference: str | None = "REF-0001",
+    with_reference: bool = True,
     office: str = "MK001005",
     type_of_declaration: str = "IM",
     hs_codes: list[str] | None = None,
+    packages: Sequence[str] | None = None,
     seed: int = 0,
 ) -> bytes:
-    """Return a realistic ASYCUDA-style SAD export with ``items`` goods items as UTF-8 bytes."""
+    """Return a realistic ASYCUDA-style SAD export with ``items`` goods items as UTF-8 bytes.
+
+    ``reference=None`` writes the declarant's reference as ``<null/>``; ``with_reference=False``
+    leaves the ``Reference`` element out. ``packages`` gives each item's
+    ``Number_of_packages`` text (cycled, written as is: ``"0.06"``, ``"-3"``, 30 digits …);
+    ``Total_number_of_packages`` is then their exact sum. Everything else is unchanged.
+    """
     if items < 0:
         raise ValueError("items must not be negative")
     rng = random.Random(seed)
@@ -75,8 +88,11 @@ def build_sad(
     consignee_code, consignee_name = rng.choice(_CONSIGNEES)
     freight_eur = Decimal(rng.randint(600, 2400) * 5)
     plan = _plan_items(rng, items, hs_codes, freight_eur)
+    if packages:
+        plan = [dataclasses.replace(item, packages_text=packages[index % len(packages)])
+                for index, item in enumerate(plan)]
 
-    total_packages = sum(i.packages for i in plan)
+    total_packages_text = _total_packages(plan)
     total_gross = sum((i.gross for i in plan), Decimal(0))
     invoice_eur = sum((i.invoice_eur for i in plan), Decimal(0))
     invoice_mkd = sum((i.invoice_mkd for i in plan), Decimal(0))
@@ -117,7 +133,7 @@ def build_sad(
         "Nbers",
         ("Number_of_loading_lists", None),
         ("Total_number_of_items", _count(items)),
-        ("Total_number_of_packages", _count(total_packages)),
+        ("Total_number_of_packages", total_packages_text),
     )
     _leaf(prop, "Place_of_declaration", "Skopje")
     _leaf(prop, "Date_of_declaration", iso_date)
@@ -153,7 +169,8 @@ def build_sad(
     _leaf(declarant, "Declarant_code", declarant_code)
     _leaf(declarant, "Declarant_name", declarant_name)
     _leaf(declarant, "Declarant_representative", "Elena Petrovska")
-    _block(declarant, "Reference", ("Number", reference))
+    if with_reference:
+        _block(declarant, "Reference", ("Number", reference))
 
     general = etree.SubElement(root, "General_information")
     country = etree.SubElement(general, "Country")
@@ -313,6 +330,23 @@ def build_sad(
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
+def _total_packages(plan: Sequence[_ItemData]) -> str:
+    """The header's package total: the count, or the exact sum of the written counts.
+
+    A written count that is not a number (``"ten"``) leaves the total at the planned count.
+    """
+    planned = _count(sum(item.packages for item in plan))
+    if not any(item.packages_text for item in plan):
+        return planned
+    texts = [(item.packages_text or str(item.packages)).replace(",", "") for item in plan]
+    with localcontext() as exact:
+        exact.prec = max(len(text) for text in texts) + 10
+        try:
+            return f"{sum((Decimal(text) for text in texts), Decimal(0)):,}"
+        except InvalidOperation:
+            return planned
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Write a sample export to standard output."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -321,13 +355,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--office", default="MK001005")
     parser.add_argument("--type-of-declaration", default="IM")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--null-reference", action="store_true",
+                        help="write the declarant's reference as <null/>")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="leave the declarant's Reference element out")
+    parser.add_argument("--packages", nargs="+", metavar="TEXT",
+                        help="Number_of_packages of each item, e.g. 0.06 (cycled)")
     args = parser.parse_args(argv)
     sys.stdout.buffer.write(
         build_sad(
             args.items,
-            reference=args.reference,
+            reference=None if args.null_reference else args.reference,
+            with_reference=not args.no_reference,
             office=args.office,
             type_of_declaration=args.type_of_declaration,
+            packages=args.packages,
             seed=args.seed,
         )
     )

@@ -44,6 +44,7 @@ class _ItemData:
     cd_amount: Decimal
     vat_base: Decimal
     vat_amount: Decimal
+    packages_text: str | None = None   # Number_of_packages as written, if not the count
 
 
 def _plan_items(
@@ -141,7 +142,7 @@ def _item(root: etree._Element, item: _ItemData, declaration_date: date) -> None
     _block(
         element,
         "Packages",
-        ("Number_of_packages", _count(item.packages)),
+        ("Number_of_packages", item.packages_text or _count(item.packages)),
         ("Marks1_of_packages", f"AS ADDRESSED / ITEM {item.number}"),
         ("Marks2_of_packages", None),
         ("Kind_of_packages_code", goods.package_code),

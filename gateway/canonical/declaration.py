@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from gateway.canonical.model import field_wco, wco
 
-CANONICAL_VERSION = "1.0"
+CANONICAL_VERSION = "1.1"   # 1.1: package quantities (header and item) are decimals, not ints
 
 @dataclass
 class Amount:
@@ -77,7 +77,7 @@ class Header:
     issued_at: str | None = wco("D011")
     issue_place: str | None = wco("D012")
     goods_item_count: int | None = wco("228")
-    total_packages: int | None = wco("146")
+    total_packages: Decimal | None = wco("146")    # ASYCUDA exports send 0.06 packages
     total_gross_mass: Measure | None = wco("131")
     specific_circumstances: str | None = wco("504")
 
@@ -141,7 +141,7 @@ class Valuation:
 
 @dataclass
 class Package:
-    quantity: int | None = wco("144")
+    quantity: Decimal | None = wco("144")         # fractional in real ASYCUDA exports
     type: str | None = wco("141")
     marks: str | None = wco("142")
 
@@ -208,3 +208,25 @@ def item_pointer(sequence: int, field_name: str | None = None) -> str:
 def header_pointer(field_name: str) -> str:
     """WCO pointer of a header field, e.g. ``42A/228`` for the declared item count."""
     return f"42A/{field_wco(Header, field_name)[1]}"
+
+
+def valuation_pointer(field_name: str) -> str:
+    """WCO pointer of a valuation field, e.g. ``42A/67A/41A/117`` for the freight."""
+    return f"42A/{field_wco(Valuation, field_name)[1]}"
+
+
+_ITEM_PARTS: dict[str, type] = {"packages": Package, "duties": DutyLine, "documents": DocumentRef}
+
+
+def item_part_pointer(sequence: int, part: str, index: int, field_name: str) -> str:
+    """WCO pointer of a field of a goods item's package, duty line or document.
+
+    ``item_part_pointer(2, "duties", 1, "assessed")`` is ``42A/67A/68A[2]/23A/50A[1]/94A/120``.
+    """
+    leaf = field_wco(_ITEM_PARTS[part], field_name)[1]
+    return f"{item_pointer(sequence, part)}[{index}]/{leaf}"
+
+
+def document_pointer(index: int, field_name: str) -> str:
+    """WCO pointer of a field of a document attached to the whole declaration (``42A/02A[1]/…``)."""
+    return f"42A/02A[{index}]/{field_wco(DocumentRef, field_name)[1]}"

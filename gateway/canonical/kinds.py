@@ -68,6 +68,7 @@ def declaration_attributes(declaration: Declaration) -> dict[str, str]:
         "procedure": (procedure.requested if procedure else None) or "",
         "office": (declaration.offices.declaration if declaration.offices else None) or "",
         "reference": declaration.header.lrn or "",
+        "function_code": declaration.header.function_code or "",
     }
 
 

@@ -4,6 +4,13 @@ A converter takes the source element (or attribute value) and returns a plain va
 ``None`` for "empty". Legacy exports mark empty values with an empty element or a single
 ``<null/>`` child; both read as ``None`` everywhere. A value that cannot be converted raises
 ``ConversionError`` with a stable code; the engine adds the source pointer and line.
+
+Numbers are bounded twice. Every number converter refuses more than ``MAX_DIGITS``
+significant digits (``GW-MAP-DIGITS``) before building any value, so no mapping can carry a
+30- or 5,000-digit number into the canonical model (Python refuses to print integers past
+4,300 digits); a mapping field may state the format's own bound with ``digits = [total,
+fraction]`` (the XSD ``totalDigits``/``fractionDigits`` facets), checked by ``check_digits``.
+Messages quote at most ``_QUOTED`` characters of the offending text.
 """
 
 from __future__ import annotations
@@ -27,6 +34,11 @@ class ConversionError(ValueError):
 
 
 Converter = Callable[[str], Any]
+
+#: Significant digits a number may have: the default precision of the ``decimal`` module, beyond
+#: which arithmetic on canonical values would round silently.
+MAX_DIGITS = 28
+_QUOTED = 40
 
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _GROUPED_NUMBER = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
@@ -64,38 +76,74 @@ def as_upper(value: str) -> str:
 def as_decimal(value: str) -> Decimal:
     """A plain number; a thousands separator is an error here (use ``grouped_decimal``)."""
     if not _PLAIN_NUMBER.match(value):
-        raise ConversionError("GW-MAP-NUMBER", f"{value!r} is not a number")
-    return _decimal(value)
+        raise ConversionError("GW-MAP-NUMBER", f"{quoted(value)} is not a number")
+    return _decimal(value, value)
 
 
 def as_grouped_decimal(value: str) -> Decimal:
     """A number that may carry thousands separators: ``12,345.50`` -> ``12345.50``."""
     if _PLAIN_NUMBER.match(value):
-        return _decimal(value)
+        return _decimal(value, value)
     if _GROUPED_NUMBER.match(value):
-        return _decimal(value.replace(",", ""))
+        return _decimal(value.replace(",", ""), value)
     raise ConversionError(
-        "GW-MAP-NUMBER", f"{value!r} is not a number (thousands separators must group by 3)"
+        "GW-MAP-NUMBER",
+        f"{quoted(value)} is not a number (thousands separators must group by 3)",
     )
 
 
 def as_int(value: str) -> int:
     number = as_grouped_decimal(value)
     if number != number.to_integral_value():
-        raise ConversionError("GW-MAP-INTEGER", f"{value!r} is not a whole number")
+        raise ConversionError("GW-MAP-INTEGER", f"{quoted(value)} is not a whole number")
     return int(number)
+
+
+def digit_counts(number: Decimal | int) -> tuple[int, int]:
+    """``(totalDigits, fractionDigits)`` of a number as XSD counts them: ``0.060`` -> ``(2, 2)``.
+
+    Leading zeros and trailing zeros of the fraction do not count (``1,038.00`` has 4 digits).
+    """
+    _, digits, exponent = Decimal(number).as_tuple()
+    if not isinstance(exponent, int):            # NaN or infinity: never built by a converter
+        raise ConversionError("GW-MAP-NUMBER", f"{number} is not a finite number")
+    if not any(digits):
+        return 1, 0
+    end = len(digits)
+    while exponent < 0 and digits[end - 1] == 0:
+        end, exponent = end - 1, exponent + 1
+    fraction = max(0, -exponent)
+    return max(0, end + exponent) + fraction, fraction
+
+
+def check_digits(number: Decimal | int, total: int, fraction: int) -> None:
+    """Refuse a number with more than ``total`` digits or ``fraction`` decimals (``n..16,6``)."""
+    has_total, has_fraction = digit_counts(number)
+    if has_total > total or has_fraction > fraction:
+        raise ConversionError(
+            "GW-MAP-DIGITS",
+            f"{quoted(format(Decimal(number), 'f'))} does not fit n..{total},{fraction} "
+            f"(at most {total} digits, {fraction} after the decimal point); "
+            f"it has {has_total} digits, {has_fraction} after the point",
+        )
+
+
+def quoted(value: str) -> str:
+    """``value`` in quotes for a message, shortened to a few dozen characters."""
+    return repr(value if len(value) <= _QUOTED else value[: _QUOTED - 1] + "…")
 
 
 def as_country(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z]{2}", value):
-        raise ConversionError("GW-MAP-COUNTRY", f"{value!r} is not a two-letter country code")
+        raise ConversionError("GW-MAP-COUNTRY", f"{quoted(value)} is not a two-letter country code")
     return value.upper()
 
 
 def as_hs_code(value: str) -> str:
     digits = value.replace(" ", "").replace(".", "")
     if not re.fullmatch(r"\d{6,10}", digits):
-        raise ConversionError("GW-MAP-HS-CODE", f"{value!r} is not a 6- to 10-digit goods code")
+        raise ConversionError("GW-MAP-HS-CODE",
+                              f"{quoted(value)} is not a 6- to 10-digit goods code")
     return digits
 
 
@@ -103,7 +151,7 @@ def as_wco_datetime(value: str) -> str:
     """WCO format 304 (``YYYYMMDDhhmmss±hh``) or 102 (``YYYYMMDD``) -> ISO 8601."""
     m = re.fullmatch(r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})(Z|[+-]\d{2}))?", value)
     if not m:
-        raise ConversionError("GW-MAP-DATETIME", f"{value!r} is not a WCO date-time")
+        raise ConversionError("GW-MAP-DATETIME", f"{quoted(value)} is not a WCO date-time")
     year, month, day, hh, mm, ss, zone = m.groups()
     _real_date("GW-MAP-DATETIME", value, year, month, day, hh, mm, ss)
     if hh is None:
@@ -122,7 +170,7 @@ def as_legacy_date(value: str) -> str:
             y, mo, d = (a, b, c) if order == "ymd" else (c, b, a)
             _real_date("GW-MAP-DATE", value, y, mo, d)
             return f"{int(y):04d}-{int(mo):02d}-{int(d):02d}"
-    raise ConversionError("GW-MAP-DATE", f"{value!r} is not a date")
+    raise ConversionError("GW-MAP-DATE", f"{quoted(value)} is not a date")
 
 
 def _real_date(code: str, value: str, *parts: str | None) -> None:
@@ -130,14 +178,23 @@ def _real_date(code: str, value: str, *parts: str | None) -> None:
     try:
         dt.datetime(*(int(p) for p in parts if p is not None))  # type: ignore[arg-type]
     except ValueError as exc:
-        raise ConversionError(code, f"{value!r} is not a real date/time") from exc
+        raise ConversionError(code, f"{quoted(value)} is not a real date/time") from exc
 
 
-def _decimal(value: str) -> Decimal:
+def _decimal(plain: str, written: str) -> Decimal:
+    """``plain`` (a matched number without separators) as a Decimal, if it is not too long."""
+    integer, _, fraction = plain.lstrip("+-").partition(".")
+    significant = len((integer + fraction).lstrip("0"))
+    if significant > MAX_DIGITS:
+        raise ConversionError(
+            "GW-MAP-DIGITS",
+            f"{quoted(written)} has {significant} significant digits; a number may have at "
+            f"most {MAX_DIGITS}",
+        )
     try:
-        return Decimal(value)
+        return Decimal(plain)
     except InvalidOperation as exc:
-        raise ConversionError("GW-MAP-NUMBER", f"{value!r} is not a number") from exc
+        raise ConversionError("GW-MAP-NUMBER", f"{quoted(written)} is not a number") from exc
 
 
 CONVERTERS: dict[str, Converter] = {

@@ -23,11 +23,14 @@ own fields and nested lists. Example::
 Field options: ``path`` (string or list of alternatives, first non-empty wins), ``as``
 (converter name), ``into`` + ``extra`` (build a small record such as an amount with its
 currency; extra paths are relative to the value's element), ``slice = [start, end]``,
-``const``, ``default``, ``required``. List options: ``target``, ``each``, ``const``,
-``fields``, ``template`` (a field set under ``[templates.NAME]``, e.g. for every party role),
-``lists``, ``skip_empty``. Every XPath is compiled when the file is loaded, so a
-broken mapping fails at start-up, not on a partner's message. A value that cannot be
-converted becomes a ``Problem`` naming the source pointer and line; all of them are reported.
+``const``, ``default``, ``required``, ``digits = [total, fraction]`` (the format's bound on a
+number, as the XSD facets ``totalDigits``/``fractionDigits``: ``n..16,6`` is ``[16, 6]``;
+every number converter also refuses more than ``converters.MAX_DIGITS`` digits). List
+options: ``target``, ``each``, ``const``, ``fields``, ``template`` (a field set under
+``[templates.NAME]``, e.g. for every party role), ``lists``, ``skip_empty``. Every XPath is
+compiled when the file is loaded, so a broken mapping fails at start-up, not on a partner's
+message. A value that cannot be converted becomes a ``Problem`` naming the source pointer and
+line; all of them are reported.
 """
 
 from __future__ import annotations
@@ -42,7 +45,13 @@ from typing import Any
 from lxml import etree
 
 from gateway.errors import ConfigurationError, InvalidMessage, Problem, trim_value
-from gateway.mapping.converters import CONVERTERS, ConversionError, Converter, source_text
+from gateway.mapping.converters import (
+    CONVERTERS,
+    ConversionError,
+    Converter,
+    check_digits,
+    source_text,
+)
 from gateway.mapping.lookup import FieldLookup
 from gateway.xml.schema_problems import column_of, local_pointer
 
@@ -67,6 +76,7 @@ class FieldRule:
     const: Any = None
     default: Any = None
     required: bool = False
+    digits: tuple[int, int] | None = None
     parts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -144,6 +154,8 @@ def _apply_fields(
         node, text = found
         try:
             value = rule.convert(text[rule.slice[0]:rule.slice[1]] if rule.slice else text)
+            if rule.digits is not None:
+                check_digits(value, *rule.digits)
         except ConversionError as exc:
             run.problems.append(_problem(exc, node, ctx, f"{where}{rule.target}", text, run.top))
             continue
@@ -207,7 +219,7 @@ def _problem(exc: ConversionError, node: Any, ctx: etree._Element, target: str,
     element, pointer = _source_of(node, ctx, top)
     return Problem(
         code=exc.code,
-        message=f"{exc.message} (canonical field {target})",
+        message=f"{trim_value(exc.message, 300)} (canonical field {target})",
         pointer=pointer,
         line=element.sourceline,
         value=trim_value(text),
@@ -281,7 +293,27 @@ def _field(target: str, spec: Any, ns: dict[str, str], where: str) -> FieldRule:
         const=spec.get("const"),
         default=spec.get("default"),
         required=bool(spec.get("required", False)),
+        digits=_digits(spec.get("digits"), converter_name, target, where),
     )
+
+
+_NUMBER_CONVERTERS = frozenset({"decimal", "grouped_decimal", "int"})
+
+
+def _digits(spec: Any, converter_name: str, target: str,
+            where: str) -> tuple[int, int] | None:
+    """A field's ``digits = [total, fraction]`` bound, checked when the mapping is loaded."""
+    if spec is None:
+        return None
+    valid = (isinstance(spec, list) and len(spec) == 2
+             and all(isinstance(n, int) and not isinstance(n, bool) for n in spec)
+             and spec[0] > 0 and 0 <= spec[1] <= spec[0])
+    if not valid or converter_name not in _NUMBER_CONVERTERS:
+        raise ConfigurationError(
+            f"{where}: field {target!r}: digits must be [total, fraction] with "
+            f"0 <= fraction <= total, on a number converter "
+            f"({', '.join(sorted(_NUMBER_CONVERTERS))}), not {spec!r} on {converter_name!r}")
+    return spec[0], spec[1]
 
 
 def _list(

@@ -93,7 +93,7 @@ def map_to_canonical(mappings: dict[str, Mapping], kinds: CanonicalKinds) -> Ste
         plain = mappings[ex.message_type.mapping_file].apply(ex.document, ex.wire_bytes or ex.body)
         kind = kinds.get(ex.message_type.canonical_kind)
         ex.canonical = kind.build(plain)
-        kind.check(ex.canonical)                       # first layer of business rules
+        kind.check(ex.canonical, ex.message_type.rules)   # the kind's rules + the format's
         ex.canonical_json = to_json_bytes(ex.canonical)
         ex.routing_attributes = kind.routing_attributes(ex.canonical)
         ex.routing_attributes.update(source_format=ex.message_type.id,

@@ -4,7 +4,9 @@ libxml2 reports an XPath with the document's own prefixes (or ``/*/*[2]`` for de
 namespaces), a line, and no column. We translate that into a readable local-name pointer
 (``/MetaData/Declaration/GoodsShipment/GovernmentAgencyGoodsItem[3]/Origin/CountryCode``),
 the column of the element's start tag in the submitted bytes, the offending value (trimmed)
-and a sentence without namespace URIs.
+and a sentence without namespace URIs. libxml2 quotes the whole offending value in its
+sentence (``The value '999…' has more digits than are allowed``): quoted values are trimmed
+like the value itself, and the sentence is capped at ``MESSAGE_LIMIT`` characters.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ _CODES: dict[str, str] = {
     "SCHEMAV_CVC_ELT_1": "GW-XSD-ROOT",
     "SCHEMAV_CVC_TYPE_3_1_2": "GW-XSD-CONTENT",
 }
+MESSAGE_LIMIT = 300
 _NS_IN_MESSAGE = re.compile(r"\{[^{}]*\}(?=[A-Za-z_])")
+_QUOTED = re.compile(r"'([^']{81,})'")
 _ATTRIBUTE = re.compile(r"attribute '([^']+)'")
 
 
@@ -65,13 +69,20 @@ def problems_from_log(
             value = node.get(attribute.group(1)) if attribute else _text_value(node, entry)
         problems.append(Problem(
             code=_CODES.get(entry.type_name, "GW-XSD-INVALID"),
-            message=_NS_IN_MESSAGE.sub("", entry.message).rstrip("."),
+            message=_sentence(entry.message),
             pointer=pointer,
             line=entry.line or (node.sourceline if node is not None else None),
             column=column_of(lines, entry.line, node) if lines is not None else None,
             value=trim_value(value),
         ))
     return problems
+
+
+def _sentence(message: str) -> str:
+    """libxml2's message without namespace URIs, long quoted values and the final dot."""
+    message = _NS_IN_MESSAGE.sub("", message).strip().rstrip(".")
+    message = _QUOTED.sub(lambda m: f"'{trim_value(m.group(1))}'", message)
+    return trim_value(message, MESSAGE_LIMIT) or ""
 
 
 def local_pointer(node: etree._Element, top: etree._Element | None = None) -> str:

@@ -15,6 +15,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +33,7 @@ from http_helpers import (
     new_lrn,
     parse,
 )
+from support.journal import canonical_json
 
 from samples.asycuda import build_sad
 from samples.wco import build_dec
@@ -210,3 +212,55 @@ def test_same_lrn_with_different_content_rejected_with_conflict(
     assert root.findtext("gw:OriginalReceiptID", namespaces=NS) == original
     assert original in root.findtext("gw:Summary", namespaces=NS)
     assert journal_snapshot(gateway_server)[:2] == before[:2]
+
+
+# --- ASYCUDA exports as broker software writes them --------------------------------------
+
+
+@pytest.mark.parametrize("options", [{"reference": None}, {"with_reference": False}],
+                         ids=["reference-null", "reference-absent"])
+def test_asycuda_export_with_fractional_packages_and_no_reference_accepted(
+        gateway_server: RunningGateway, tokens: dict[str, str], tmp_path: Path,
+        options: dict[str, Any]) -> None:
+    """0.06 packages and no declarant reference: 202, no LRN, quantity 0.06 when canonical."""
+    body = build_sad(2, packages=["0.06", "3"], **options)
+    with gateway_server.client(tokens["broker-alpha"]) as client:
+        response = client.post("/v1/messages", content=body, headers=XML_HEADERS)
+
+    assert response.status_code == 202, response.text
+    rc, err = xmlsec1_verify(response.content, gateway_cert(gateway_server), RECEIPT_NODE,
+                             tmp_path)
+    assert rc == 0, err
+    conversation_id = response.headers["X-Conversation-ID"]
+    canonical = json.loads(canonical_json(gateway_server.settings, conversation_id))
+    assert canonical.get("header", {}).get("lrn") is None
+    assert canonical["header"]["total_packages"] == "3.06"
+    assert [item["packages"][0]["quantity"] for item in canonical["goods_items"]] == ["0.06", "3"]
+    journal = gateway_server.gateway.journal
+    assert not journal.conversation(conversation_id)["reference"]
+    key = f"sha256:{hashlib.sha256(body).hexdigest()}"    # no document id: the body's digest
+    assert journal.find("broker-alpha", key) is not None
+    wait_for(lambda: journal.outbox_counts() == {"sent": 1}, timeout=10)
+    ((headers, published),) = clearance_queue_messages(gateway_server.settings)
+    assert "x-reference" not in headers
+    assert json.loads(published) == canonical
+
+
+def test_asycuda_exports_without_reference_are_distinct_and_repeats_duplicates(
+        gateway_server: RunningGateway, tokens: dict[str, str]) -> None:
+    """Two reference-less exports without Idempotency-Key are two messages; a repeat is one."""
+    first_body = build_sad(2, reference=None, seed=1)
+    second_body = build_sad(2, reference=None, seed=2)
+    with gateway_server.client(tokens["broker-alpha"]) as client:
+        first = client.post("/v1/messages", content=first_body, headers=XML_HEADERS)
+        second = client.post("/v1/messages", content=second_body, headers=XML_HEADERS)
+        again = client.post("/v1/messages", content=first_body, headers=XML_HEADERS)
+
+    assert [r.status_code for r in (first, second, again)] == [202, 202, 202]
+    assert "X-Duplicate" not in first.headers and "X-Duplicate" not in second.headers
+    assert first.headers["X-Conversation-ID"] != second.headers["X-Conversation-ID"]
+    assert again.headers["X-Duplicate"] == "true"
+    assert again.headers["X-Conversation-ID"] == first.headers["X-Conversation-ID"]
+    assert again.content == first.content
+    wait_for(lambda: gateway_server.gateway.journal.outbox_counts() == {"sent": 2}, timeout=10)
+    assert journal_snapshot(gateway_server)[:2] == (2, 2)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -213,6 +215,59 @@ def test_total_number_of_items_accepts_thousands_separator(schema: etree.XMLSche
     doc = _parse_bytes(build_sad(1))
     _set_text(_one(doc, "/ASYCUDA/Property/Nbers/Total_number_of_items"), "1,234")
     assert _errors(schema, doc) == []
+
+
+def test_total_number_of_items_takes_up_to_five_digits(schema: etree.XMLSchema) -> None:
+    """Total_number_of_items is bounded like WCO's n..5: 99999 and 99,999 pass, 100000 does not."""
+    doc = _parse_bytes(build_sad(1))
+    element = _one(doc, "/ASYCUDA/Property/Nbers/Total_number_of_items")
+    for fits in ("99999", "99,999"):
+        _set_text(element, fits)
+        assert _errors(schema, doc) == [], fits
+    for too_long in ("100000", "100,000", "9" * 30, "9" * 5000):
+        _set_text(element, too_long)
+        errors = _errors(schema, doc)
+        assert errors and "Total_number_of_items" in errors[0], too_long[:10]
+
+
+@pytest.mark.parametrize("options", [
+    {"packages": ["0.06"]}, {"packages": ["0.06", "1,250.75"]}, {"reference": None},
+    {"with_reference": False}, {"packages": ["0.06"], "with_reference": False},
+], ids=["fraction", "fraction-grouped", "null-reference", "no-reference", "both"])
+def test_schema_accepts_exports_as_broker_software_writes_them(
+        schema: etree.XMLSchema, options: dict[str, Any]) -> None:
+    """Fractional package counts and a null or absent declarant reference are valid exports."""
+    assert _errors(schema, _parse_bytes(build_sad(3, **options))) == []
+
+
+def test_build_sad_writes_package_counts_as_given_with_exact_total() -> None:
+    """``packages`` sets each Number_of_packages (cycled) and the header total is their sum."""
+    root = etree.fromstring(build_sad(3, packages=["0.06", "1,250.5"]))
+    assert root.xpath("Item/Packages/Number_of_packages/text()") == ["0.06", "1,250.5", "0.06"]
+    assert root.findtext("Property/Nbers/Total_number_of_packages") == "1,250.62"
+    huge = etree.fromstring(build_sad(1, packages=["9" * 5000]))
+    assert huge.findtext("Item/Packages/Number_of_packages") == "9" * 5000
+
+
+def test_build_sad_reference_null_or_absent() -> None:
+    """``reference=None`` writes <Number><null/></Number>; ``with_reference=False`` no Reference."""
+    nulled = etree.fromstring(build_sad(1, reference=None)).find("Declarant/Reference/Number")
+    assert nulled is not None and [c.tag for c in nulled] == ["null"]
+    assert not (nulled.text or "").strip()
+    absent = etree.fromstring(build_sad(1, with_reference=False)).find("Declarant")
+    assert absent is not None and absent.find("Reference") is None
+    assert [c.tag for c in absent] == ["Declarant_code", "Declarant_name",
+                                       "Declarant_representative"]
+
+
+def test_build_sad_options_change_nothing_else() -> None:
+    """Apart from the package counts and the reference, the output is the default one."""
+    default = build_sad(3).decode()
+    changed = build_sad(3, packages=["0.06"], with_reference=False).decode()
+    strip = re.compile(r"<(Total_number_of_packages|Number_of_packages)>[^<]*<|"
+                       r"\s*<Reference>\s*<Number>REF-0001</Number>\s*</Reference>")
+    assert strip.sub("", default) == strip.sub("", changed)
+    assert default != changed
 
 
 def test_bad_numbers_fixture_validates(schema: etree.XMLSchema) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.canonical.declaration import (
+    CANONICAL_VERSION,
     PARTY_ROLES,
     Amount,
     Declaration,
@@ -43,10 +44,10 @@ def fixture(path: str) -> bytes:
     return (FIXTURES / path).read_bytes()
 
 
-def rule_codes(declaration: Declaration) -> list[str]:
+def rule_codes(declaration: Declaration, rules: tuple[str, ...] = ()) -> list[str]:
     """Codes of the business-rule problems (empty when every rule holds)."""
     try:
-        check_declaration(declaration)
+        check_declaration(declaration, rules)
     except InvalidMessage as exc:
         assert exc.code == "GW-RULE-INVALID"
         return [p.code for p in exc.problems]
@@ -109,7 +110,7 @@ def test_to_json_bytes_utf8_not_escaped() -> None:
 def test_to_plain_drops_empty_values() -> None:
     """None, empty lists and empty records are left out of the plain form."""
     plain = to_plain(Declaration(source_format="x", header=Header(lrn="L-1")))
-    assert plain == {"source_format": "x", "canonical_version": "1.0",
+    assert plain == {"source_format": "x", "canonical_version": CANONICAL_VERSION,
                      "header": {"lrn": "L-1"}}
 
 
@@ -165,8 +166,9 @@ def test_header_pointer_builds_wco_pointer() -> None:
 # --- business rules ------------------------------------------------------------------------
 
 def test_check_declaration_accepts_sample() -> None:
-    """The valid 3-item WCO sample meets every business rule."""
-    assert rule_codes(declaration_from("wco", fixture("wco/dec_valid_3_items.xml"))) == []
+    """The valid 3-item WCO sample meets every business rule, the named LRN rule included."""
+    declaration = declaration_from("wco", fixture("wco/dec_valid_3_items.xml"))
+    assert rule_codes(declaration, ("lrn-required",)) == []
 
 
 def test_check_declaration_original_without_items() -> None:
@@ -193,20 +195,27 @@ def test_check_declaration_duplicate_sequence() -> None:
     assert problem.value == "2"
 
 
-def test_check_declaration_missing_lrn() -> None:
-    """An original declaration without an LRN is GW-RULE-NO-LRN at 42A/D026."""
+def test_check_declaration_missing_lrn_under_lrn_required() -> None:
+    """With the named rule lrn-required, an original without an LRN is GW-RULE-NO-LRN."""
     declaration = Declaration(header=Header(function_code="9"),
                               goods_items=[GoodsItem(sequence=1)])
     with pytest.raises(InvalidMessage) as caught:
-        check_declaration(declaration)
+        check_declaration(declaration, ["lrn-required"])
     assert [(p.code, p.pointer) for p in caught.value.problems] == [
         ("GW-RULE-NO-LRN", "42A/D026")]
 
 
+def test_check_declaration_missing_lrn_allowed_without_the_named_rule() -> None:
+    """Without lrn-required (ASYCUDA), an original declaration needs no LRN."""
+    declaration = Declaration(header=Header(function_code="9"),
+                              goods_items=[GoodsItem(sequence=1)])
+    assert rule_codes(declaration) == []
+
+
 def test_check_declaration_reports_all_rules_at_once() -> None:
-    """The minimal WCO sample breaks two rules and both are reported."""
+    """The minimal WCO sample breaks two rules (one of them named) and both are reported."""
     declaration = declaration_from("wco", fixture("wco/dec_valid_minimal.xml"))
-    assert rule_codes(declaration) == ["GW-RULE-NO-ITEMS", "GW-RULE-NO-LRN"]
+    assert rule_codes(declaration, ("lrn-required",)) == ["GW-RULE-NO-ITEMS", "GW-RULE-NO-LRN"]
 
 
 # --- routing attributes and the kinds registry ---------------------------------------------
@@ -241,6 +250,7 @@ def test_default_kinds_builds_and_checks_declarations() -> None:
     assert isinstance(built, Declaration)
     with pytest.raises(InvalidMessage):
         kind.check(built)
+    assert "lrn-required" in kind.named_rules
     assert kind.routing_attributes(built)["reference"] == ""
 
 

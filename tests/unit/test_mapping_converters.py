@@ -140,3 +140,66 @@ def test_source_text_reads_null_and_empty_as_none() -> None:
     assert [source_text(child) for child in root] == [None, None, None, None, "v"]
     assert source_text(None) is None
 
+
+
+# --- bounded numbers -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("converter", [conv.as_decimal, conv.as_grouped_decimal, conv.as_int])
+@pytest.mark.parametrize("digits", [29, 30, 4_301, 5_000])
+def test_number_converters_refuse_more_than_max_digits(converter: conv.Converter,
+                                                       digits: int) -> None:
+    """A number of 29, 30, 4,301 or 5,000 digits is GW-MAP-DIGITS, never a huge value."""
+    with pytest.raises(ConversionError) as caught:
+        converter("9" * digits)
+    assert caught.value.code == "GW-MAP-DIGITS"
+    assert str(digits) in caught.value.message
+    assert len(caught.value.message) < 120
+
+
+def test_number_converters_take_max_digits_and_leading_zeros() -> None:
+    """28 significant digits convert exactly; leading zeros do not count against the bound."""
+    assert conv.as_int("9" * conv.MAX_DIGITS) == int("9" * conv.MAX_DIGITS)
+    assert conv.as_decimal("0" * 100 + "1.5") == Decimal("1.5")
+    assert conv.as_decimal("-0.0000000000000000000000000001") == Decimal("-1E-28")
+
+
+def test_grouped_number_bound_counts_digits_not_separators() -> None:
+    """Thousands separators do not count as digits: 28 digits in groups of 3 still convert."""
+    grouped = "9" + ",999" * 9       # 28 digits
+    assert conv.as_grouped_decimal(grouped) == Decimal("9" * 28)
+    with pytest.raises(ConversionError) as caught:
+        conv.as_grouped_decimal("99" + ",999" * 9)      # 29 digits
+    assert caught.value.code == "GW-MAP-DIGITS"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0.06", (2, 2)), ("12.50", (3, 1)), ("1038.00", (4, 0)), ("0", (1, 0)), ("0.000", (1, 0)),
+    ("-390", (3, 0)), ("123456.123456", (12, 6)), ("0.000001", (6, 6)),
+])
+def test_digit_counts_follow_xsd_total_and_fraction_digits(text: str,
+                                                           expected: tuple[int, int]) -> None:
+    """Digits count as XSD totalDigits/fractionDigits do: no leading or trailing zeros."""
+    assert conv.digit_counts(Decimal(text)) == expected
+
+
+def test_check_digits_refuses_what_does_not_fit_the_format() -> None:
+    """n..8,0 takes 99,999,999 but not 9 digits nor a fraction; n..16,6 takes 0.06."""
+    conv.check_digits(99_999_999, 8, 0)
+    conv.check_digits(Decimal("0.06"), 16, 6)
+    for too_big in (Decimal("123456789"), Decimal("1.5")):
+        with pytest.raises(ConversionError) as caught:
+            conv.check_digits(too_big, 8, 0)
+        assert caught.value.code == "GW-MAP-DIGITS"
+        assert "n..8,0" in caught.value.message
+
+
+@pytest.mark.parametrize("converter", [conv.as_decimal, conv.as_grouped_decimal, conv.as_int,
+                                       conv.as_country, conv.as_hs_code, conv.as_wco_datetime,
+                                       conv.as_legacy_date])
+def test_conversion_messages_quote_a_short_excerpt_of_long_values(
+        converter: conv.Converter) -> None:
+    """A 13,000-character value is quoted in a few dozen characters, never whole."""
+    with pytest.raises(ConversionError) as caught:
+        converter("x" * 13_000)
+    assert len(caught.value.message) < 120
+    assert "x" * 39 + "…" in caught.value.message

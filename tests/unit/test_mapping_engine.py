@@ -245,3 +245,69 @@ def test_load_mapping_unreadable_toml_raises_configuration_error(tmp_path: Path)
     with pytest.raises(ConfigurationError):
         load_mapping(tmp_path / "does-not-exist.toml")
 
+
+
+def test_engine_digits_bound_refuses_numbers_the_format_does_not_allow(tmp_path: Path) -> None:
+    """``digits = [8, 0]`` takes 1,250 but a 9-digit or fractional value is GW-MAP-DIGITS there."""
+    mapping = mapping_from(tmp_path, """
+[mapping]
+context = "/doc"
+[fields]
+"ok" = { path = "amount", as = "grouped_decimal", digits = [8, 2] }
+"big" = { path = "slot[1]/v", as = "int", digits = [8, 0] }
+"fraction" = { path = "slot[4]/v", as = "grouped_decimal", digits = [8, 0] }
+""")
+    document = etree.fromstring(DOC.replace(b"<v>1</v>", b"<v>123456789</v>")
+                                .replace(b"<v>4</v>", b"<v>4.5</v>"))
+    with pytest.raises(InvalidMessage) as caught:
+        mapping.apply(document)
+    assert [(p.code, p.pointer, p.value) for p in caught.value.problems] == [
+        ("GW-MAP-DIGITS", "/doc/slot[1]/v", "123456789"),
+        ("GW-MAP-DIGITS", "/doc/slot[4]/v", "4.5")]
+    assert "n..8,0" in caught.value.problems[0].message
+    mapping_ok = mapping_from(tmp_path, """
+[mapping]
+context = "/doc"
+[fields]
+"ok" = { path = "amount", as = "grouped_decimal", digits = [8, 2] }
+""", name="ok.toml")
+    assert mapping_ok.apply(doc()) == {"ok": Decimal("1250.00")}
+
+
+def test_engine_huge_number_without_digits_bound_is_a_problem(tmp_path: Path) -> None:
+    """A 5,000-digit value in a field with no digits option is GW-MAP-DIGITS, short message."""
+    mapping = mapping_from(tmp_path, """
+[mapping]
+context = "/doc"
+[fields]
+"n" = { path = "ref", as = "int" }
+""")
+    document = etree.fromstring(DOC.replace(b"R-1", b"9" * 5000))
+    with pytest.raises(InvalidMessage) as caught:
+        mapping.apply(document)
+    (problem,) = caught.value.problems
+    assert (problem.code, problem.pointer) == ("GW-MAP-DIGITS", "/doc/ref")
+    assert len(problem.message) < 200 and problem.value is not None and len(problem.value) <= 80
+
+
+@pytest.mark.parametrize("spec", ['[8]', '[2, 3]', '[0, 0]', '["8", "0"]', '[8, -1]'])
+def test_load_mapping_bad_digits_raises_configuration_error(tmp_path: Path, spec: str) -> None:
+    """A digits option that is not [total, fraction] with 0 <= fraction <= total fails at load."""
+    with pytest.raises(ConfigurationError, match="digits"):
+        mapping_from(tmp_path, f"""
+[mapping]
+context = "/doc"
+[fields]
+"n" = {{ path = "ref", as = "decimal", digits = {spec} }}
+""")
+
+
+def test_load_mapping_digits_on_text_field_raises_configuration_error(tmp_path: Path) -> None:
+    """digits on a text (non-number) converter is a mistake caught at load."""
+    with pytest.raises(ConfigurationError, match="number converter"):
+        mapping_from(tmp_path, """
+[mapping]
+context = "/doc"
+[fields]
+"n" = { path = "ref", digits = [8, 0] }
+""")

@@ -18,6 +18,7 @@ from gateway.errors import InvalidMessage
 from gateway.mapping.engine import load_mapping
 from gateway.settings import Settings
 from gateway.xml.safe_parser import XmlLimits, parse_untrusted
+from samples.asycuda import build_sad
 
 SETTINGS = Settings()
 FIXTURES = SETTINGS.home / "tests" / "fixtures"
@@ -206,6 +207,45 @@ def test_asycuda_mapping_bad_numbers_report_every_problem() -> None:
          line_of(path, "<Number_of_packages>ten<"), "ten"),
     ]
     assert "goods_items[1].gross_mass" in error.problems[0].message
+
+
+def mapped_bytes(body: bytes) -> dict[str, Any]:
+    """The ASYCUDA mapping applied to ``body``."""
+    return load_mapping(ASYCUDA_MAPPING).apply(parse_untrusted(body, XmlLimits()).getroot())
+
+
+def test_asycuda_mapping_fractional_package_counts_become_decimals() -> None:
+    """Number_of_packages 0.06 (as real exports send) maps exactly, and so does the total."""
+    plain = mapped_bytes(build_sad(3, packages=["0.06", "1,250.5", "7"]))
+    assert [[p["quantity"] for p in item["packages"]] for item in plain["goods_items"]] == [
+        [Decimal("0.06")], [Decimal("1250.5")], [Decimal("7")]]
+    assert plain["header"]["total_packages"] == Decimal("1257.56")
+
+
+@pytest.mark.parametrize("options", [{"reference": None}, {"with_reference": False}],
+                         ids=["null-reference", "no-reference"])
+def test_asycuda_mapping_without_declarant_reference_has_no_lrn(options: dict[str, Any]) -> None:
+    """A <null/> or absent Declarant/Reference gives no LRN, and everything else still maps."""
+    plain = mapped_bytes(build_sad(2, **options))
+    assert "lrn" not in plain["header"]
+    assert plain["header"]["goods_item_count"] == 2
+    assert len(plain["goods_items"]) == 2
+
+
+@pytest.mark.parametrize("count, why", [
+    ("9" * 17, "n..16,6"), ("0.1234567", "n..16,6"), ("9" * 30, "at most 28"),
+    ("9" * 5000, "at most 28"),
+])
+def test_asycuda_mapping_package_count_beyond_its_bound_is_located(count: str, why: str) -> None:
+    """A 17-digit, 7-decimal, 30- or 5,000-digit package count is GW-MAP-DIGITS at its element."""
+    with pytest.raises(InvalidMessage) as caught:
+        mapped_bytes(build_sad(1, packages=[count]))
+    by_pointer = {p.pointer: p for p in caught.value.problems}
+    problem = by_pointer["/ASYCUDA/Item/Packages/Number_of_packages"]
+    assert problem.code == "GW-MAP-DIGITS" and why in problem.message
+    assert problem.line is not None and problem.value is not None and len(problem.value) <= 80
+    assert len(problem.message) < 250
+    assert by_pointer["/ASYCUDA/Property/Nbers/Total_number_of_packages"].code == "GW-MAP-DIGITS"
 
 
 @pytest.mark.parametrize("path", [WCO_MAPPING, ASYCUDA_MAPPING])

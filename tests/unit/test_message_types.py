@@ -330,3 +330,19 @@ def test_registry_malformed_accepted_versions_stop_start_up(
     with pytest.raises(ConfigurationError) as caught:
         _registry_with(tmp_path, extra)
     assert says in caught.value.message and "'t'" in caught.value.message
+
+
+def test_registry_unsupported_version_problem_points_at_the_version_element(
+        registry: MessageTypeRegistry) -> None:
+    """The refusal of an unlisted version is located: pointer, line and value of the element."""
+    body = with_version(wco_three_items(), "9.9")
+    root = root_of(body)
+    element = root.find(f"{{{MD_NS}}}WCODataModelVersionCode")
+    with pytest.raises(UnknownMessageType) as caught:
+        registry.identify(root)
+    (problem,) = caught.value.problems
+    assert problem.code == "GW-MSG-UNSUPPORTED-VERSION"
+    assert problem.pointer == "/MetaData/WCODataModelVersionCode"
+    assert problem.line == element.sourceline and problem.line > 1
+    assert problem.value == "9.9"
+    assert "3.6, 3.7" in problem.message

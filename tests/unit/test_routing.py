@@ -146,3 +146,38 @@ def test_repository_routes_load_and_route_imports() -> None:
     assert export.routing_key == "declaration.export.MK001021"
     with pytest.raises(NoRoute):
         routes.route_for("declaration", {"procedure_category": "TR", "office": "MK001005"})
+
+
+@pytest.mark.parametrize("type_code, category, key", [
+    ("INV", "IN", "declaration.request.none"),      # cancellation request
+    ("GPR", "GP", "declaration.request.none"),      # goods presentation (a movement message)
+    ("", "", "declaration.request.none"),
+    ("COR", "CO", "declaration.other.none"),        # the procedure categories come first
+])
+def test_repository_routes_send_requests_on_lodged_declarations_to_clearance(
+        type_code: str, category: str, key: str) -> None:
+    """A function-code-13 request whose type names no procedure still reaches clearance."""
+    routes = RoutingTable.load(SETTINGS.config_dir / "routes.toml")
+    attributes = {"function_code": "13", "declaration_type": type_code,
+                  "procedure_category": category, "office": ""}
+    destination = routes.route_for("declaration", attributes)
+    assert (destination.exchange, destination.routing_key) == ("customs.clearance", key)
+
+
+def test_repository_routes_still_park_an_original_of_unknown_category() -> None:
+    """An original declaration (function code 9) of no known procedure category has no route."""
+    routes = RoutingTable.load(SETTINGS.config_dir / "routes.toml")
+    with pytest.raises(NoRoute):
+        routes.route_for("declaration", {"function_code": "9", "declaration_type": "GPR",
+                                         "procedure_category": "GP", "office": ""})
+
+
+def test_declaration_routing_attributes_carry_the_function_code() -> None:
+    """The declaration kind offers its WCO FunctionCode (017) to the routing table."""
+    from gateway.canonical.declaration import Declaration, Header
+    from gateway.canonical.kinds import declaration_attributes
+
+    attributes = declaration_attributes(Declaration(header=Header(function_code="13",
+                                                                  type_code="GPR")))
+    assert attributes["function_code"] == "13"
+    assert attributes["declaration_type"] == "GPR"

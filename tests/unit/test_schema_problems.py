@@ -16,7 +16,12 @@ from gateway.errors import Problem
 from gateway.message_types import MessageTypeRegistry
 from gateway.settings import Settings
 from gateway.xml.safe_parser import XmlLimits, parse_untrusted
-from gateway.xml.schema_problems import local_pointer, problems_from_log
+from gateway.xml.schema_problems import (
+    MESSAGE_LIMIT,
+    _sentence,
+    local_pointer,
+    problems_from_log,
+)
 
 SETTINGS = Settings()
 WCO = SETTINGS.home / "tests" / "fixtures" / "wco"
@@ -174,3 +179,41 @@ def test_local_pointer_indexes_only_repeated_siblings() -> None:
     assert local_pointer(second_c[2]) == "/a/c[2]/e"
     assert local_pointer(root[0]) == "/a/b"
     assert local_pointer(root) == "/a"
+
+
+LONG = 13_000
+
+
+@pytest.mark.parametrize("family, old, new, sentence", [
+    ("wco", b'<TotalGrossMassMeasure unitCode="KGM">776.600<',
+     b'<TotalGrossMassMeasure unitCode="KGM">' + b"9" * LONG + b"<",
+     "has more digits than are allowed ('16')"),
+    ("wco", b'<TotalGrossMassMeasure unitCode="KGM">776.600<',
+     b'<TotalGrossMassMeasure unitCode="KGM">' + b"x" * LONG + b"<",
+     "is not a valid value of the atomic type"),
+    ("asycuda", b"<Commodity_code>08051020<", b"<Commodity_code>" + b"8" * LONG + b"<",
+     "is not accepted by the pattern '[0-9]{8}'"),
+], ids=["wco-total-digits", "wco-datatype", "asycuda-pattern"])
+def test_problems_from_log_trims_long_values_inside_the_message(
+        registry: MessageTypeRegistry, tmp_path: Path, family: str, old: bytes,
+        new: bytes, sentence: str) -> None:
+    """A 13,000-character value quoted by libxml2 is trimmed in the message, like the value."""
+    source = WCO / "dec_valid_3_items.xml" if family == "wco" else \
+        SETTINGS.home / "tests" / "fixtures" / "asycuda" / "sad_valid_3_items.xml"
+    body = source.read_bytes()
+    assert old in body
+    path = tmp_path / "long.xml"
+    path.write_bytes(body.replace(old, new, 1))
+    local = new[1:new.index(b">")].split(b" ")[0].decode()
+    (problem,) = [p for p in problems_of(registry, path) if (p.pointer or "").endswith(local)]
+    assert len(problem.message) <= 300
+    assert sentence in problem.message           # the sentence survives, only the value is cut
+    assert "…'" in problem.message
+    assert problem.value is not None and len(problem.value) <= 80 and problem.value.endswith("…")
+
+
+def test_problems_from_log_caps_any_message_at_message_limit() -> None:
+    """Even a long message with no quoted value (or a value holding a quote) stays capped."""
+    assert len(_sentence("Element 'A': " + "y" * 5000)) == MESSAGE_LIMIT
+    assert len(_sentence("The value '" + "it's " * 3000 + "' is bad")) <= MESSAGE_LIMIT
+    assert _sentence("Element '{urn:x}A': short.") == "Element 'A': short"
