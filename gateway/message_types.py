@@ -46,6 +46,7 @@ class MessageType:
     select: str | None = None
     version_xpath: str | None = None
     message_id_xpath: str | None = None
+    rules: tuple[str, ...] = ()          # named business rules of the format (canonical kinds)
     accepted_versions: tuple[str, ...] = ()   # versions a document may state; () = version only
 
     def accepts_version(self, stated: str | None) -> bool:
@@ -217,10 +218,20 @@ def _entry(item: dict[str, Any]) -> MessageType:
             namespaces=item.get("namespaces", {}), select=item.get("select"),
             version_xpath=item.get("version_xpath"),
             message_id_xpath=item.get("message_id_xpath"),
+            rules=_rule_names(item),
             accepted_versions=_accepted_versions(item),
         )
     except KeyError as exc:
         raise ConfigurationError(f"message type entry {item.get('id')!r} lacks {exc}") from exc
+
+
+def _rule_names(item: dict[str, Any]) -> tuple[str, ...]:
+    """The entry's ``rules = [...]``: names the canonical kind checks at start-up."""
+    rules = item.get("rules", [])
+    if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+        raise ConfigurationError(f"message type {item.get('id')!r}: rules must be a list of "
+                                 f"rule names, not {rules!r}")
+    return tuple(rules)
 
 
 def _accepted_versions(item: dict[str, Any]) -> tuple[str, ...]:

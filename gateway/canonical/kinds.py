@@ -1,27 +1,53 @@
 """Canonical kinds: how to build, check and route each kind of canonical message.
 
-A message type in the registry names its ``canonical_kind``; this module says what that kind
-is in code: its class, its first layer of business rules (checks any document of the kind
-must pass, whatever its dialect), and the attributes the routing table may match on.
+A message type in the registry names its ``canonical_kind`` and, optionally, the named
+business rules of its format (``rules = ["lrn-required"]``); this module says what a kind is
+in code: its class, the rules any document of the kind must pass whatever its dialect, the
+named rules a message type may choose from, and the attributes the routing table may match
+on. ``CanonicalKinds.check_message_types`` refuses, at start-up, a message type naming an
+unknown kind or rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from gateway.canonical.declaration import Declaration, header_pointer, item_pointer
+from gateway.canonical.declaration import Declaration
+from gateway.canonical.declaration_rules import DECLARATION_RULES, NAMED_DECLARATION_RULES
 from gateway.canonical.model import from_plain
-from gateway.errors import InvalidMessage, Problem
+from gateway.errors import ConfigurationError, InvalidMessage, Problem
+
+Rule = Callable[[Any], list[Problem]]
+
+
+class _MessageTypeRules(Protocol):
+    """What ``check_message_types`` reads of a registry entry (``message_types.MessageType``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def canonical_kind(self) -> str: ...
+    @property
+    def rules(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)
 class CanonicalKind:
     name: str
     build: Callable[[dict[str, Any]], Any]
-    check: Callable[[Any], None]
+    rules: Sequence[Rule]                        # hold for every dialect
     routing_attributes: Callable[[Any], dict[str, str]]
+    named_rules: Mapping[str, Rule] = field(default_factory=dict)   # chosen per message type
+
+    def check(self, canonical: Any, rules: Sequence[str] = ()) -> None:
+        """Raise ``InvalidMessage`` listing every problem of the kind's rules and ``rules``."""
+        problems = [p for rule in self.rules for p in rule(canonical)]
+        problems += [p for name in rules for p in self.named_rules[name](canonical)]
+        if problems:
+            raise InvalidMessage(f"{len(problems)} business rule(s) not met",
+                                 code="GW-RULE-INVALID", problems=problems)
 
 
 class CanonicalKinds:
@@ -34,30 +60,22 @@ class CanonicalKinds:
     def __contains__(self, name: str) -> bool:
         return name in self._kinds
 
+    def check_message_types(self, message_types: Iterable[_MessageTypeRules]) -> None:
+        """Refuse message types whose canonical kind or named rules are not known here."""
+        for mt in message_types:
+            if mt.canonical_kind not in self._kinds:
+                raise ConfigurationError(f"{mt.id}: unknown canonical kind {mt.canonical_kind!r}")
+            known = self._kinds[mt.canonical_kind].named_rules
+            unknown = [name for name in mt.rules if name not in known]
+            if unknown:
+                raise ConfigurationError(
+                    f"{mt.id}: unknown business rule(s) {', '.join(map(repr, unknown))} for "
+                    f"kind {mt.canonical_kind!r}; known: {', '.join(sorted(known)) or 'none'}")
 
-def check_declaration(declaration: Declaration) -> None:
-    """Rules every declaration must meet before the gateway accepts it."""
-    problems: list[Problem] = []
-    header = declaration.header
-    if header.function_code == "9" and not declaration.goods_items:
-        problems.append(Problem("GW-RULE-NO-ITEMS",
-                                "an original declaration (function code 9) needs goods items",
-                                pointer="42A/67A/68A"))
-    seen: set[int] = set()
-    for item in declaration.goods_items:
-        if item.sequence in seen:
-            problems.append(Problem("GW-RULE-DUPLICATE-ITEM",
-                                    f"goods item sequence number {item.sequence} is used twice",
-                                    pointer=item_pointer(item.sequence, "sequence"),
-                                    value=str(item.sequence)))
-        seen.add(item.sequence)
-    if header.function_code == "9" and not header.lrn:
-        problems.append(Problem("GW-RULE-NO-LRN",
-                                "an original declaration needs the trader's reference (LRN)",
-                                pointer=header_pointer("lrn")))
-    if problems:
-        raise InvalidMessage(f"{len(problems)} business rule(s) not met",
-                             code="GW-RULE-INVALID", problems=problems)
+
+def check_declaration(declaration: Declaration, rules: Sequence[str] = ()) -> None:
+    """The rules every declaration meets, then the named ``rules`` (e.g. ``lrn-required``)."""
+    DECLARATION.check(declaration, rules)
 
 
 def declaration_attributes(declaration: Declaration) -> dict[str, str]:
@@ -72,8 +90,9 @@ def declaration_attributes(declaration: Declaration) -> dict[str, str]:
     }
 
 
+DECLARATION = CanonicalKind("declaration", lambda plain: from_plain(Declaration, plain),
+                            DECLARATION_RULES, declaration_attributes, NAMED_DECLARATION_RULES)
+
+
 def default_kinds() -> CanonicalKinds:
-    return CanonicalKinds([
-        CanonicalKind("declaration", lambda plain: from_plain(Declaration, plain),
-                      check_declaration, declaration_attributes),
-    ])
+    return CanonicalKinds([DECLARATION])
