@@ -221,11 +221,11 @@ def test_check_declaration_reports_all_rules_at_once() -> None:
 # --- routing attributes and the kinds registry ---------------------------------------------
 
 def test_declaration_attributes_wco_sample() -> None:
-    """Routing attributes of the WCO sample come from its type, procedure, office and LRN."""
+    """Routing attributes of the WCO sample: type, procedure, office, LRN, function code."""
     declaration = declaration_from("wco", fixture("wco/dec_valid_3_items.xml"))
     assert declaration_attributes(declaration) == {
         "declaration_type": "IMA", "procedure_category": "IM", "procedure": "40",
-        "office": "MK001005", "reference": "LRN-0001"}
+        "office": "MK001005", "reference": "LRN-0001", "function_code": "9"}
 
 
 def test_declaration_attributes_asycuda_sample() -> None:
@@ -233,14 +233,14 @@ def test_declaration_attributes_asycuda_sample() -> None:
     declaration = declaration_from("asycuda", fixture("asycuda/sad_valid_3_items.xml"))
     assert declaration_attributes(declaration) == {
         "declaration_type": "IM4", "procedure_category": "IM", "procedure": "4000",
-        "office": "MK001005", "reference": "SPB-2024-00417"}
+        "office": "MK001005", "reference": "SPB-2024-00417", "function_code": "9"}
 
 
 def test_declaration_attributes_empty_declaration_gives_empty_strings() -> None:
     """A declaration with nothing set gives empty strings, never None."""
     assert declaration_attributes(Declaration()) == {
         "declaration_type": "", "procedure_category": "", "procedure": "", "office": "",
-        "reference": ""}
+        "reference": "", "function_code": ""}
 
 
 def test_default_kinds_builds_and_checks_declarations() -> None:
