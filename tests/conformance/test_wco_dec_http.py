@@ -223,3 +223,23 @@ def test_corpus_declaration_stating_an_unlisted_version_gets_a_located_signed_re
     assert problem.findtext("gw:Pointer", namespaces=NS) == "/MetaData/WCODataModelVersionCode"
     assert problem.findtext("gw:Line", namespaces=NS) == str(version.sourceline)
     assert problem.findtext("gw:Value", namespaces=NS) == "9.9"
+
+
+def test_corpus_declaration_stating_3_7_is_accepted_as_3_6_and_the_receipt_says_so(
+        gateways: CorpusGateways, tokens: dict[str, str]) -> None:
+    """Real traffic states 3.7 on valid 3.6 documents: 202, MessageVersion 3.6, Stated 3.7."""
+    path = corpus_file(FILES[-1].values[0], FAMILY)
+    tree = etree.parse(str(path), PARSER)
+    tree.getroot().find("md:WCODataModelVersionCode", NS).text = "3.7"
+    body = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
+    running = gateways.for_reference(stated(body).lrn)     # a journal that has not seen it
+
+    with running.client(tokens["broker-alpha"]) as client:
+        response = client.post("/v1/messages", content=body, headers=XML_HEADERS)
+
+    assert response.status_code == 202, response.text[:4000]
+    receipt = etree.fromstring(response.content)
+    assert verify_enveloped(receipt, gateway_trust(running), owner="gateway")
+    signed = receipt_fields(receipt)
+    assert (signed["MessageVersion"], signed["StatedVersion"]) == ("3.6", "3.7")
+    assert signed["Status"] == "accepted"

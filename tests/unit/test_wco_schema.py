@@ -149,6 +149,57 @@ def test_dec_schema_covers_every_tree_path():
     assert declared == expected
 
 
+def _leaf_facets() -> dict[str, set[tuple[str, str]]]:
+    """Per leaf path of the DEC schema (data-set leaves included): its facets, as declared."""
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    docs = {"dec": etree.parse(str(DEC_XSD), _parser()), "ds": etree.parse(str(DS_XSD), _parser())}
+    complex_types = {(p, t.get("name")): t for p, d in docs.items()
+                     for t in d.iter(f"{xs}complexType")}
+    simple_types = {(p, t.get("name")): t for p, d in docs.items()
+                    for t in d.iter(f"{xs}simpleType")}
+    globals_ = {("ds", e.get("name")): e.get("type")
+                for e in docs["ds"].getroot().findall(f"{xs}element")}
+    found: dict[str, set[tuple[str, str]]] = {}
+
+    def facets(qname: str) -> set[tuple[str, str]]:
+        prefix, name = qname.split(":")
+        if (prefix, name) in complex_types:          # simple content + attributes
+            qname = complex_types[(prefix, name)].find(f".//{xs}extension").get("base")
+            prefix, name = qname.split(":")
+        restriction = simple_types[(prefix, name)].find(f"{xs}restriction")
+        return {(etree.QName(f).localname, f.get("value")) for f in restriction}
+
+    def walk(type_name: str, path: str) -> None:
+        for el in complex_types[("dec", type_name)].find(f"{xs}sequence"):
+            ref = el.get("ref")
+            name, qname = (ref.split(":")[1], globals_[tuple(ref.split(":"))]) if ref \
+                else (el.get("name"), el.get("type"))
+            prefix, local = qname.split(":")
+            sequence = complex_types.get((prefix, local))
+            if sequence is not None and sequence.find(f"{xs}sequence") is not None:
+                walk(local, f"{path}/{name}")
+            else:
+                found[f"{path}/{name}"] = facets(qname)
+
+    walk("DeclarationType", "/Declaration")
+    return found
+
+
+def test_dec_schema_facets_are_exactly_those_of_the_tree():
+    """No leaf is stricter (or looser) than the tree: the same lengths, patterns, enumerations
+    and digits on every leaf, whiteSpace left to the base type."""
+    if not TREE.is_file():
+        pytest.skip(f"reference tree not found at {TREE}")
+    expected: dict[str, set[tuple[str, str]]] = {}
+    for line in TREE.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"(/\S+) \[\d+\.\.(?:\d+|n)\] <\S+(.*?)(?:\s+@.*)?$", line)
+        if m:
+            pairs = re.findall(r"(\w+)=(\S+)", m[2])
+            expected[m[1]] = {(k, v) for k, vs in pairs if k != "whiteSpace"
+                              for v in (vs.split(",") if k == "enumeration" else [vs])}
+    assert _leaf_facets() == expected
+
+
 @pytest.mark.parametrize("name", VALID_FIXTURES)
 def test_valid_fixture_validates(schema, name):
     """Each valid fixture in tests/fixtures/wco passes the MetaData schema."""
