@@ -8,6 +8,7 @@ the certificate (DER), so the same id names the same certificate everywhere.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,12 @@ PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 
 def key_id_of(cert: x509.Certificate) -> str:
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()[:16]
+    return key_id_of_der(cert.public_bytes(serialization.Encoding.DER))
+
+
+def key_id_of_der(cert_der: bytes) -> str:
+    """The key id of a DER certificate, without parsing it (same value as ``key_id_of``)."""
+    return hashlib.sha256(cert_der).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -96,9 +102,15 @@ class TrustedCertificate:
     key_id: str
     certificate: x509.Certificate
 
-    @property
+    @functools.cached_property
     def public_key(self) -> PublicKey:
+        """The certificate's public key, loaded once (verifying must not re-read it)."""
         return self.certificate.public_key()  # type: ignore[return-value]
+
+    @functools.cached_property
+    def der(self) -> bytes:
+        """The certificate's DER bytes (compared byte for byte with a signature's KeyInfo)."""
+        return self.certificate.public_bytes(serialization.Encoding.DER)
 
 
 @dataclass

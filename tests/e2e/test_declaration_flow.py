@@ -85,8 +85,8 @@ def _check_released(settings: Settings, running: RunningGateway, token: str,
     assert data["conversation_id"] == conversation_id
     assert is_valid_mrn(data["mrn"]), data["mrn"]
     for notification in data["notifications"]:
-        root = etree.fromstring(notification["document"].encode())
-        verify_enveloped(root, trust, owner="gateway")
+        root = verify_enveloped(etree.fromstring(notification["document"].encode()), trust,
+                                owner="gateway").element
         assert root.findtext(f"{{{GW}}}ConversationID") == conversation_id
         assert root.findtext(f"{{{GW}}}Kind") == notification["kind"]
         assert notification["mrn"] == data["mrn"]

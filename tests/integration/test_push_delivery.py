@@ -285,9 +285,9 @@ def test_push_bodies_are_the_signed_notification_documents(
     for notification_id, push in alpha.delivered().items():
         assert push.body == documents[notification_id]
         assert push.headers["content-type"].startswith("application/xml")
-        root = etree.fromstring(push.body)
-        signer = verify_enveloped(root, trust, owner="gateway")
-        assert signer.owner == "gateway"
+        verified = verify_enveloped(etree.fromstring(push.body), trust, owner="gateway")
+        assert verified.owner == "gateway"
+        root = verified.element
         assert root.findtext(f"{{{GW}}}NotificationID") == notification_id
         assert root.findtext(f"{{{GW}}}ConversationID") == conversation_id
         assert root.findtext(f"{{{GW}}}Kind") == push.headers["x-notification-kind"]

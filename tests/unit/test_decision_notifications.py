@@ -133,8 +133,8 @@ def test_decision_service_signed_decision_creates_one_signed_notification(setup:
     assert notification.push is True            # broker-alpha has a callback URL
     assert notification.summary["decision"] == "accepted"
     assert notification.summary["mrn"] == MRN
-    document = etree.fromstring(notification.document)
-    assert verify_enveloped(document, setup.gateway_trust, owner="gateway").owner == "gateway"
+    document = verify_enveloped(etree.fromstring(notification.document), setup.gateway_trust,
+                                owner="gateway").element
     assert document.get("Id") == f"NTF-{notification.id}"
     assert document.findtext("gw:DecisionID", namespaces=RES) == "dec-1"
     assert document.findtext("gw:Payload/md:MetaData/r:Response/r:Declaration/r:ID",

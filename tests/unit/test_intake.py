@@ -109,11 +109,12 @@ def _submit(intake: IntakeService, body: bytes, *, partner: str | None = "broker
 
 
 def _verified(world: World, answer: Answer) -> etree._Element:
-    """The answer's document, after checking its signature and its schema."""
+    """The answer's document as signed, after checking its signature and its schema."""
     root = etree.fromstring(answer.document)
-    assert verify_enveloped(root, world.trust, owner="gateway").key_id == world.key.key_id
+    verified = verify_enveloped(root, world.trust, owner="gateway")
+    assert verified.key_id == world.key.key_id
     assert world.gateway_schema.validate(root), world.gateway_schema.error_log
-    return root
+    return verified.element
 
 
 def _text(root: etree._Element, tag: str) -> str | None:

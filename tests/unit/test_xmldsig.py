@@ -1,18 +1,31 @@
 """Enveloped XML-DSig (``gateway.signing.xmldsig``): good signatures.
 
 Every good signature is checked twice: by our verifier and by the independent ``xmlsec1``
-binary — ECDSA and RSA, receipts inside a SOAP body, rejections and notifications. Tampered
-or malformed documents are covered in ``test_xmldsig_tampering.py``, detached body
-signatures in ``test_detached_signatures.py``.
+binary — ECDSA and RSA, receipts inside a SOAP body, rejections and notifications — and a
+signature made by ``xmlsec1`` verifies with ours. The verifier returns the signed element
+re-parsed from the exact bytes it digested. Tampered or malformed documents are covered in
+``test_xmldsig_tampering.py`` and ``test_xmldsig_profile.py``, detached references
+(WS-Security shape) in ``test_xmldsig_references.py``, detached body signatures in
+``test_detached_signatures.py``.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import subprocess
 from pathlib import Path
 
 import pytest
 from lxml import etree
-from signing_helpers import assert_xmlsec1_accepts, find_ds, make_key, make_receipt
+from signing_helpers import (
+    DS,
+    RECEIPT_NODE,
+    assert_xmlsec1_accepts,
+    find_ds,
+    make_key,
+    make_receipt,
+)
 
 from gateway.canonical.clearance_decision import ClearanceDecision, DecisionError
 from gateway.documents.notifications import build_notification
@@ -36,9 +49,10 @@ def test_xml_signer_signature_verifies_with_ours_and_xmlsec1(algorithm: str,
     store = TrustStore()
     store.add("gateway", key.certificate)
 
-    trusted = verify_enveloped(root, store, owner="gateway")
+    verified = verify_enveloped(root, store, owner="gateway")
 
-    assert trusted.key_id == key.key_id
+    assert verified.key_id == key.key_id
+    assert verified.signer.certificate == key.certificate
     method = find_ds(root, "ds:Signature/ds:SignedInfo/ds:SignatureMethod").get("Algorithm")
     assert method == key.algorithm
     assert method.endswith("ecdsa-sha256" if algorithm == "ecdsa" else "rsa-sha256")
@@ -64,8 +78,11 @@ def test_xml_signer_receipt_inside_soap12_body_still_verifies(
     assert_xmlsec1_accepts(envelope, gateway_key[1], tmp_path)
     embedded = etree.fromstring(envelope).find(f".//{{{GW_NS}}}Receipt")
     assert embedded is not None
-    assert verify_enveloped(embedded, trust, owner="gateway").owner == "gateway"
+    verified = verify_enveloped(embedded, trust, owner="gateway")
+    assert verified.owner == "gateway"
     assert c14n(embedded) == c14n(etree.fromstring(signed))
+    assert verified.signed_bytes == verify_enveloped(etree.fromstring(signed),
+                                                     trust).signed_bytes
 
 
 def test_xml_signer_rejection_and_notification_verify_with_xmlsec1(
@@ -87,7 +104,9 @@ def test_xml_signer_rejection_and_notification_verify_with_xmlsec1(
     for element, node in ((rejection.to_xml(), f"{GW_NS}:Rejection"),
                           (notification, f"{GW_NS}:Notification")):
         document = signer.sign_to_bytes(element)
-        assert verify_enveloped(etree.fromstring(document), trust).owner == "gateway"
+        verified = verify_enveloped(etree.fromstring(document), trust)
+        assert verified.owner == "gateway"
+        assert verified.element.tag == element.tag
         assert_xmlsec1_accepts(document, gateway_key[1], tmp_path, node)
 
 
@@ -123,3 +142,66 @@ def test_signing_key_is_loaded_once_and_reused_for_many_documents(tmp_path: Path
         assert root.get("Id") == f"RCP-r-{n:04d}"
         assert verify_enveloped(root, store).key_id == key.key_id
 
+
+
+def test_verify_enveloped_returns_the_digested_bytes_reparsed_without_the_signature(
+        trust: TrustStore, signed: bytes) -> None:
+    """The result is the signed receipt as digested: same values, no ds:Signature, own tree."""
+    root = etree.fromstring(signed)
+    digest_value = find_ds(root, "ds:Signature/ds:SignedInfo/ds:Reference/ds:DigestValue").text
+
+    verified = verify_enveloped(root, trust)
+
+    assert base64.b64encode(hashlib.sha256(verified.signed_bytes).digest()).decode() == \
+        digest_value
+    assert c14n(verified.element) == verified.signed_bytes
+    assert verified.element.find(f"{{{DS}}}Signature") is None
+    assert verified.element.getroottree() is not root.getroottree()
+    assert verified.element.get("Id") == root.get("Id") == verified.reference_id
+    assert verified.element.findtext(f"{{{GW_NS}}}Partner") == "broker-alpha"
+    assert root[-1].tag == f"{{{DS}}}Signature"          # the caller's tree is left alone
+
+
+def test_verify_enveloped_accepts_a_signature_made_by_xmlsec1(
+        gateway_key: tuple[SigningKey, Path], trust: TrustStore, tmp_path: Path) -> None:
+    """A receipt signed by xmlsec1 from our profile's template (indented, wrapped base64)."""
+    receipt = make_receipt()
+    receipt.set("Id", "RCP-x")
+    template = etree.fromstring(XMLSEC1_TEMPLATE.replace("{algorithm}", gateway_key[0].algorithm))
+    receipt.append(template)
+    source, key_path = tmp_path / "template.xml", tmp_path / "gateway.key"
+    source.write_bytes(etree.tostring(receipt))
+    done = subprocess.run(
+        ["xmlsec1", "--sign", "--privkey-pem", f"{key_path},{gateway_key[1]}",
+         "--id-attr:Id", RECEIPT_NODE, str(source)],
+        capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+
+    document = etree.fromstring(done.stdout)
+    assert find_ds(document, "ds:Signature/ds:SignatureValue").text.strip()
+    assert find_ds(document, "ds:Signature/ds:KeyInfo/ds:X509Data/ds:X509Certificate").text
+
+    verified = verify_enveloped(document, trust, owner="gateway")
+
+    assert verified.element.findtext(f"{{{GW_NS}}}ReceiptID") == "r-0001"
+    assert verified.element.find(f"{{{DS}}}Signature") is None
+
+
+XMLSEC1_TEMPLATE = f"""<ds:Signature xmlns:ds="{DS}">
+  <ds:SignedInfo>
+    <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>
+    <ds:SignatureMethod Algorithm="{{algorithm}}"/>
+    <ds:Reference URI="#RCP-x">
+      <ds:Transforms>
+        <ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>
+        <ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>
+      </ds:Transforms>
+      <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>
+      <ds:DigestValue/>
+    </ds:Reference>
+  </ds:SignedInfo>
+  <ds:SignatureValue/>
+  <ds:KeyInfo>
+    <ds:X509Data/>
+  </ds:KeyInfo>
+</ds:Signature>"""
