@@ -89,14 +89,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import structlog
     import uvicorn
 
+    from adapters.observability import configure_logging, uvicorn_log_config
     from adapters.setup_keys import init_keys
 
+    # Every line this process, the messaging process and uvicorn's workers write is one JSON
+    # object: uvicorn hands its loggers to ours (log_config, applied again in each worker).
+    configure_logging(settings.log_level, capture_stderr=True)
     if not (settings.keys_dir / "gateway.key").exists():
         if not args.sandbox:
-            print("no signing key: run `gateway keys init` (demo/test) or install the "
-                  f"deployment's keys under {settings.keys_dir}", file=sys.stderr)
+            structlog.get_logger("gateway.serve").error(
+                "serve.no_signing_key", keys_dir=str(settings.keys_dir),
+                hint="run `gateway keys init` (demo/test) or install the deployment's keys")
             return 2
         init_keys(settings)
     os.environ.setdefault("GATEWAY_PUBLIC_URL", f"http://{args.host}:{args.port}")
@@ -115,7 +121,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         uvicorn.run("adapters.http.app:app_factory", factory=True, host=args.host,
                     port=args.port, workers=args.workers, loop="uvloop", http="httptools",
-                    log_level="warning", access_log=False)
+                    log_level=settings.log_level, access_log=False,
+                    log_config=uvicorn_log_config(settings.log_level))
     finally:
         if messaging is not None:
             messaging.terminate()
@@ -127,7 +134,7 @@ def _messaging(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.messaging_process import run_messaging
     from adapters.observability import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, capture_stderr=True)
     asyncio.run(run_messaging(settings, sandbox=args.sandbox))
     return 0
 

@@ -49,8 +49,10 @@ def serve_in_thread(app: Any, port: int, name: str = "gateway") -> tuple[Any, th
     """Serve an ASGI app with uvicorn from a daemon thread; stop with ``server.should_exit``."""
     import uvicorn
 
+    # log_config=None: uvicorn's loggers propagate to the root logger (JSON lines once
+    # ``configure_logging`` ran) instead of getting uvicorn's own text handlers
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           loop="asyncio", lifespan="on"))
+                                           loop="asyncio", lifespan="on", log_config=None))
     thread = threading.Thread(target=server.run, name=f"{name}-{port}", daemon=True)
     thread.start()
     return server, thread

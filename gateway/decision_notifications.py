@@ -80,6 +80,7 @@ class DecisionService:
             self.metrics.count(m.DECISIONS, kind=decision.kind)
         log.info("decision.applied" if created else "decision.duplicate",
                  conversation_id=decision.conversation_id, decision_id=decision.decision_id,
+                 notification_id=notification_id if created else None,
                  kind=decision.kind, mrn=decision.mrn)
         return created
 

@@ -115,7 +115,10 @@ class DecisionConsumer:
                     # the later ones, so that none overtakes it
                     await message.nack(requeue=True)
                     return
-                await self._apply(message, key)
+                # every line about this decision carries its message and conversation ids
+                with structlog.contextvars.bound_contextvars(
+                        message_id=message.message_id, conversation_id=message.correlation_id):
+                    await self._apply(message, key)
         finally:
             self._waiting[key] -= 1
             if self._waiting[key] == 0:

@@ -18,7 +18,8 @@ from fastapi.responses import Response
 from adapters.bootstrap import ALL, Gateway, build_gateway
 from adapters.http import rest, soap
 from adapters.http.admission import Admission
-from adapters.observability import configure_logging
+from adapters.http.request_guard import RequestGuard
+from adapters.observability import configure_logging, flush_log_summaries
 from gateway.settings import Settings
 
 
@@ -37,10 +38,12 @@ def create_app(gateway: Gateway, *, sandbox: bool = False,
             yield
         finally:
             await gateway.stop()
+            flush_log_summaries()      # a worker stopped by a signal never runs atexit
 
     app = FastAPI(title="Customs single-window gateway", lifespan=lifespan,
                   docs_url="/docs", redoc_url=None)
     app.state.gateway = gateway
+    app.add_middleware(RequestGuard)       # one line per disconnect or failure, no tracebacks
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -64,7 +67,7 @@ def create_app(gateway: Gateway, *, sandbox: bool = False,
 def app_factory() -> FastAPI:
     """Entry point for ``uvicorn --factory`` (one call per worker process)."""
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, capture_stderr=True)
     sandbox = os.environ.get("GATEWAY_SANDBOX") == "1"
     role = os.environ.get("GATEWAY_ROLE", ALL)
     return create_app(build_gateway(settings), sandbox=sandbox, role=role)

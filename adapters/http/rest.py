@@ -159,16 +159,27 @@ def check_media_type(content_type: str | None, allowed: tuple[str, ...]) -> str:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing anything over ``limit`` before it is parsed."""
+    """The request body, refusing anything over ``limit`` before it is parsed.
+
+    A client that goes away mid-body raises ``ClientDisconnected`` (with the bytes read), which
+    ``RequestGuard`` logs as one info line: no traceback, and no answer (nobody is listening).
+    """
+    from starlette.requests import ClientDisconnect
+
+    from adapters.http.request_guard import ClientDisconnected
+
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise ClientDisconnected(size) from exc
     return b"".join(chunks)
 
 
