@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from typing import Any
 
 from gateway.canonical.declaration import (
     Amount,
@@ -68,22 +69,18 @@ def unique_item_sequence(declaration: Declaration) -> list[Problem]:
 
 def positive_masses(declaration: Declaration) -> list[Problem]:
     """Gross and net masses, of the declaration and of each item, are greater than zero."""
-    masses = [(header_pointer("total_gross_mass"), "the total gross mass",
-               _number(declaration.header.total_gross_mass))]
-    masses += [(item_pointer(item.sequence, name), f"{what} of goods item {item.sequence}",
-                getattr(item, name))
+    masses: list[_Located] = [(_number(declaration.header.total_gross_mass),
+                               ("header", "total_gross_mass"), "the total gross mass")]
+    masses += [(getattr(item, name), ("item", item.sequence, name), what)
                for item in declaration.goods_items for name, what in _ITEM_MASSES]
-    return [Problem(MASS, f"{what} must be greater than zero", pointer=pointer,
-                    value=_shown(value))
-            for pointer, what, value in masses if value is not None and value <= 0]
+    return [_problem(MASS, "must be greater than zero", found)
+            for found in masses if found[0] is not None and found[0] <= 0]
 
 
 def no_negative_quantities(declaration: Declaration) -> list[Problem]:
     """Counts, quantities, amounts and rates are never below zero."""
-    return [Problem(NEGATIVE, f"{what} must not be negative", pointer=pointer,
-                    value=_shown(value))
-            for pointer, what, value in _quantities(declaration)
-            if value is not None and value < 0]
+    return [_problem(NEGATIVE, "must not be negative", found)
+            for found in _quantities(declaration) if found[0] is not None and found[0] < 0]
 
 
 def lrn_required(declaration: Declaration) -> list[Problem]:
@@ -103,34 +100,51 @@ NAMED_DECLARATION_RULES: dict[str, DeclarationRule] = {
 }
 
 
-def _quantities(declaration: Declaration) -> Iterator[tuple[str, str, Decimal | int | None]]:
+# (value, where it sits, what it is); the pointer is built only for an offending value
+_Located = tuple[Decimal | int | None, tuple[Any, ...], str]
+
+
+def _quantities(declaration: Declaration) -> Iterator[_Located]:
     header = declaration.header
     for name, what in _HEADER_QUANTITIES:
-        yield header_pointer(name), what, getattr(header, name)
+        yield getattr(header, name), ("header", name), what
     if declaration.valuation is not None:
         for name, what in _VALUATION_AMOUNTS:
-            yield valuation_pointer(name), what, _number(getattr(declaration.valuation, name))
+            yield _number(getattr(declaration.valuation, name)), ("valuation", name), what
     for index, document in enumerate(declaration.documents, start=1):
-        yield document_pointer(index, "quantity"), "the quantity of a document", \
-            document.quantity
+        yield document.quantity, ("document", index, "quantity"), "the quantity of a document"
     for item in declaration.goods_items:
         yield from _item_quantities(item)
 
 
-def _item_quantities(item: GoodsItem) -> Iterator[tuple[str, str, Decimal | int | None]]:
+def _item_quantities(item: GoodsItem) -> Iterator[_Located]:
     n = item.sequence
     for name, what in _ITEM_AMOUNTS:
-        yield item_pointer(n, name), f"{what} of goods item {n}", _number(getattr(item, name))
+        yield _number(getattr(item, name)), ("item", n, name), what
     for index, package in enumerate(item.packages, start=1):
-        yield item_part_pointer(n, "packages", index, "quantity"), \
-            f"the number of packages of goods item {n}", package.quantity
+        yield package.quantity, ("part", n, "packages", index, "quantity"), \
+            "the number of packages"
     for index, duty in enumerate(item.duties, start=1):
         for name, what in _DUTY_AMOUNTS:
-            yield item_part_pointer(n, "duties", index, name), \
-                f"{what} of goods item {n}", getattr(duty, name)
+            yield getattr(duty, name), ("part", n, "duties", index, name), what
     for index, document in enumerate(item.documents, start=1):
-        yield item_part_pointer(n, "documents", index, "quantity"), \
-            f"the quantity of a document of goods item {n}", document.quantity
+        yield document.quantity, ("part", n, "documents", index, "quantity"), \
+            "the quantity of a document"
+
+
+def _problem(code: str, rule: str, found: _Located) -> Problem:
+    value, (container, *where), what = found
+    assert value is not None
+    if container == "header":
+        pointer = header_pointer(*where)
+    elif container == "valuation":
+        pointer = valuation_pointer(*where)
+    elif container == "document":
+        pointer = document_pointer(*where)
+    else:
+        pointer = item_pointer(*where) if container == "item" else item_part_pointer(*where)
+        what = f"{what} of goods item {where[0]}"
+    return Problem(code, f"{what} {rule}", pointer=pointer, value=_shown(value))
 
 
 def _number(value: Amount | Measure | Decimal | None) -> Decimal | None:
