@@ -92,7 +92,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import structlog
     import uvicorn
 
-    from adapters.observability import configure_logging, uvicorn_log_config
+    from adapters.observability import configure_logging, level_name, uvicorn_log_config
     from adapters.setup_keys import init_keys
 
     # Every line this process, the messaging process and uvicorn's workers write is one JSON
@@ -121,7 +121,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         uvicorn.run("adapters.http.app:app_factory", factory=True, host=args.host,
                     port=args.port, workers=args.workers, loop="uvloop", http="httptools",
-                    log_level=settings.log_level, access_log=False,
+                    log_level=level_name(settings.log_level), access_log=False,
                     log_config=uvicorn_log_config(settings.log_level))
     finally:
         if messaging is not None:

@@ -148,12 +148,19 @@ def json_lines_handler(level_name: str = "info", capture_stderr: bool = True
     return configure_logging(level_name, capture_stderr=capture_stderr)
 
 
+def level_name(level: str) -> str:
+    """``level`` as a name logging and uvicorn both know (``info`` when it is not one)."""
+    name = level.strip().lower()
+    return name if name in ("critical", "error", "warning", "info", "debug") else "info"
+
+
 def uvicorn_log_config(level: str) -> dict[str, Any]:
     """A ``log_config`` for ``uvicorn.run`` that hands uvicorn's loggers to ours.
 
     uvicorn applies it in the supervisor and again in each worker process it spawns, before
     the app is imported: the workers' own start-up lines are JSON lines too.
     """
+    level = level_name(level)
     return {
         "version": 1,
         "disable_existing_loggers": False,

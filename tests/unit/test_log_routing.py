@@ -123,3 +123,15 @@ def test_configure_logging_reports_uncaught_exceptions_and_stderr_text(
         "exception"]
     assert [r["text"] for r in records(output, "python.stderr")] == ["raw text", "to stderr"]
     assert output["returncode"] == 1
+
+
+def test_uvicorn_log_config_hands_uvicorn_loggers_to_the_json_handler() -> None:
+    """The log_config for uvicorn.run builds our handler on the root and leaves uvicorn's
+    loggers without handlers of their own; a level neither knows falls back to info."""
+    from adapters.observability import uvicorn_log_config
+
+    config = uvicorn_log_config("Verbose")
+    assert config["handlers"]["json_lines"]["()"] == "adapters.observability.json_lines_handler"
+    assert config["root"] == {"handlers": ["json_lines"], "level": "INFO"}
+    assert config["loggers"]["uvicorn.error"] == {"handlers": [], "propagate": True}
+    assert config["disable_existing_loggers"] is False
