@@ -7,7 +7,10 @@ import pytest
 from gateway.identifiers import (
     _LETTER_VALUES,
     creditor_reference,
+    creditor_reference_for,
+    is_valid_bic,
     is_valid_creditor_reference,
+    is_valid_iban,
     is_valid_mrn,
     make_mrn,
     mrn_check_digit,
@@ -162,3 +165,65 @@ def test_creditor_reference_rejects_bad_payload(payload: str) -> None:
     """Empty, too long or non-alphanumeric payloads raise ValueError."""
     with pytest.raises(ValueError):
         creditor_reference(payload)
+
+
+# --- ISO 11649 creditor references, IBAN and BIC (python-stdnum) -------------------------
+
+PUBLISHED_CREDITOR_REFERENCES = [
+    ("539007547034", "RF18539007547034"),
+    ("000000000539007547034", "RF18000000000539007547034"),
+]
+
+
+@pytest.mark.parametrize("number, reference", PUBLISHED_CREDITOR_REFERENCES)
+def test_creditor_reference_for_reproduces_the_published_iso_11649_examples(
+        number: str, reference: str) -> None:
+    """The ISO 11649 examples: 539007547034 -> RF18…, also with 21 characters (leading zeros)."""
+    assert creditor_reference_for(number) == reference
+    assert is_valid_creditor_reference(reference)
+
+
+def test_creditor_reference_for_ignores_spaces_and_case() -> None:
+    """A number written in groups or lower case gets the same reference, compact."""
+    assert creditor_reference_for("5390 0754 7034") == "RF18539007547034"
+    assert creditor_reference_for("26mk00abc") == creditor_reference_for("26MK00ABC")
+
+
+@pytest.mark.parametrize("bad", ["", "X" * 22, "RF-18", "ÄBC"])
+def test_creditor_reference_for_refuses_what_iso_11649_cannot_carry(bad: str) -> None:
+    """Empty, longer than 21, or not letters and digits: ValueError."""
+    with pytest.raises(ValueError):
+        creditor_reference_for(bad)
+
+
+@pytest.mark.parametrize("reference", [
+    "RF19539007547034", "RF18539007547035", "RF18 000000000539007547034 1",
+    "120000000000234478943216899"])
+def test_is_valid_creditor_reference_refuses_wrong_digits_and_non_rf(reference: str) -> None:
+    """A changed check digit or payload, an overlong reference or a Swiss ESR number is not RF."""
+    assert not is_valid_creditor_reference(reference)
+
+
+PUBLISHED_IBANS = ["GB82 WEST 1234 5698 7654 32", "DE89370400440532013000",
+                   "MK07250120000058984", "CH2909000000250094239", "AT611904300234573201"]
+
+
+@pytest.mark.parametrize("iban", PUBLISHED_IBANS)
+def test_is_valid_iban_accepts_published_ibans(iban: str) -> None:
+    """The IBAN registry examples (GB, DE, MK, AT) and a Swiss bank's account are valid."""
+    assert is_valid_iban(iban)
+
+
+@pytest.mark.parametrize("iban", ["GB83WEST12345698765432", "DE89370400440532013001",
+                                  "MK0725012000005898", "XX82WEST12345698765432"])
+def test_is_valid_iban_refuses_wrong_check_digits_length_or_country(iban: str) -> None:
+    """One digit changed, one missing, or an unknown country: not an IBAN."""
+    assert not is_valid_iban(iban)
+
+
+@pytest.mark.parametrize("bic, valid", [("DEUTDEFF", True), ("POFICHBEXXX", True),
+                                        ("UBSWCHZH80A", True), ("DEUTDEF", False),
+                                        ("DEUTD1FF", False), ("DEUTDEFF50", False)])
+def test_is_valid_bic_checks_length_and_structure(bic: str, valid: bool) -> None:
+    """8 or 11 characters, the country part letters; 7, 10 or a digit in the country: refused."""
+    assert is_valid_bic(bic) is valid
