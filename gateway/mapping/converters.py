@@ -209,3 +209,129 @@ CONVERTERS: dict[str, Converter] = {
     "wco_datetime": as_wco_datetime,
     "legacy_date": as_legacy_date,
 }
+
+
+# --- ISO 20022 (camt.054 …) ------------------------------------------------------------------
+
+_ISO_DATE = re.compile(r"(-?\d{4,})-(\d{2})-(\d{2})(Z|[+-]\d{2}:\d{2})?")
+_ISO_DATETIME = re.compile(
+    r"(-?\d{4,})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
+_ISO_AMOUNT = re.compile(r"\d+(\.\d*)?|\.\d+")
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+#: A mapping's code lists by name, e.g. ``{"currency_minor_units": {"EUR": 2, …}}``.
+CodeLists = dict[str, dict[str, Any]]
+
+
+def as_iso_date(value: str) -> str:
+    """An XSD ``date`` (ISO 20022 ``ISODate``: ``2019-04-24``, zone optional), as written."""
+    m = _ISO_DATE.fullmatch(value)
+    if not m:
+        raise ConversionError("GW-MAP-DATE", f"{quoted(value)} is not an ISO 8601 date")
+    _real_date("GW-MAP-DATE", value, *m.groups()[:3])
+    return value
+
+
+def as_iso_datetime(value: str) -> str:
+    """An XSD ``dateTime`` (``2019-04-25T00:20:05``, fraction and zone optional), as written."""
+    m = _ISO_DATETIME.fullmatch(value)
+    if not m:
+        raise ConversionError("GW-MAP-DATETIME", f"{quoted(value)} is not an ISO 8601 date-time")
+    year, month, day, hh, mm, ss = m.groups()[:6]
+    if (hh, mm, ss) == ("24", "00", "00") and not (m.group(7) or "").strip(".0"):
+        hh = "00"                     # XSD 1.0 allows 24:00:00, the end of the day
+    _real_date("GW-MAP-DATETIME", value, year, month, day, hh, mm, ss)
+    return value
+
+
+def as_iso_date_or_datetime(value: str) -> str:
+    """An ISO 20022 ``DateAndDateTimeChoice`` value: an ``iso_date`` or an ``iso_datetime``."""
+    return as_iso_datetime(value) if "T" in value else as_iso_date(value)
+
+
+def as_boolean(value: str) -> bool:
+    """An XSD ``boolean``: ``true``/``false`` or ``1``/``0``."""
+    try:
+        return _BOOLEANS[value]
+    except KeyError:
+        raise ConversionError("GW-MAP-BOOLEAN", f"{quoted(value)} is not true or false") from None
+
+
+def as_iso20022_number(value: str) -> Decimal:
+    """An ISO 20022 amount's number: digits with an optional decimal point, no sign."""
+    if not _ISO_AMOUNT.fullmatch(value):
+        raise ConversionError("GW-MAP-NUMBER", f"{quoted(value)} is not an amount")
+    return _decimal(value, value)
+
+
+def check_amount_decimals(amount: Decimal, currency: str | None,
+                          minor_units: dict[str, Any]) -> None:
+    """Refuse more decimals than ISO 4217 gives the currency (3 in EUR, any in JPY).
+
+    Decimals are counted as XSD counts them: trailing zeros do not count (``10.500`` EUR has 1).
+    """
+    if currency is None:
+        raise ConversionError("GW-MAP-CURRENCY", "the amount has no currency (Ccy)")
+    units = minor_units.get(currency)
+    if units is None:
+        raise ConversionError("GW-MAP-CURRENCY",
+                              f"{quoted(currency)} is not an ISO 4217 currency code")
+    decimals = digit_counts(amount)[1]
+    if decimals > units:
+        raise ConversionError(
+            "GW-MAP-AMOUNT-DECIMALS",
+            f"{format(amount, 'f')} {currency} has {decimals} decimal(s); ISO 4217 gives "
+            f"{currency} {units}",
+        )
+
+
+class ElementConverter:
+    """A converter that reads its source element and the mapping's code lists as well.
+
+    The engine binds it when the mapping is loaded (``bind`` receives the code lists the
+    mapping file names under ``[code_lists]``; the names in ``needs`` must be there) and calls
+    the bound function with the text and the element the text came from. Called with the text
+    alone it converts what the text says and checks nothing more.
+    """
+
+    needs: tuple[str, ...] = ()
+
+    def __call__(self, value: str) -> Any:
+        raise NotImplementedError
+
+    def bind(self, code_lists: CodeLists) -> Callable[[str, Any], Any]:
+        raise NotImplementedError
+
+
+class Iso20022Amount(ElementConverter):
+    """An ISO 20022 amount (``<Amt Ccy="EUR">12.50</Amt>``) with the decimals its currency has.
+
+    Bound to the ``currency_minor_units`` code list (ISO 4217); an amount with more decimals
+    than its ``Ccy`` allows is ``GW-MAP-AMOUNT-DECIMALS``, an unknown currency
+    ``GW-MAP-CURRENCY``.
+    """
+
+    needs = ("currency_minor_units",)
+
+    def __call__(self, value: str) -> Decimal:
+        return as_iso20022_number(value)
+
+    def bind(self, code_lists: CodeLists) -> Callable[[str, Any], Decimal]:
+        minor_units = code_lists["currency_minor_units"]
+
+        def convert(value: str, element: Any) -> Decimal:
+            amount = as_iso20022_number(value)
+            currency = element.get("Ccy") if isinstance(element, etree._Element) else None
+            check_amount_decimals(amount, currency, minor_units)
+            return amount
+
+        return convert
+
+
+CONVERTERS.update({
+    "iso_date": as_iso_date,
+    "iso_datetime": as_iso_datetime,
+    "iso_date_or_datetime": as_iso_date_or_datetime,
+    "boolean": as_boolean,
+    "iso20022_amount": Iso20022Amount(),
+})

@@ -31,6 +31,19 @@ options: ``target``, ``each``, ``const``, ``fields``, ``template`` (a field set 
 compiled when the file is loaded, so a broken mapping fails at start-up, not on a partner's
 message. A value that cannot be converted becomes a ``Problem`` naming the source pointer and
 line; all of them are reported.
+
+Paths may leave the current context: in a list, ``../../c:BookgDt/c:Dt`` reads a field of the
+element that holds the list item (the entry of a camt.054 transaction), so values of a parent
+reach every item of a flat list. Code lists that converters need are files the mapping names,
+relative to itself, and read when it is loaded::
+
+    [code_lists]
+    currency_minor_units = "../config/codelists/currency_minor_units.toml"   # its [values]
+
+A converter that reads more than the text (``converters.ElementConverter``, e.g.
+``iso20022_amount``, which checks an amount's decimals against its ``Ccy``) is bound to those
+code lists at load time and receives the source element too; a missing code list is a
+``ConfigurationError``.
 """
 
 from __future__ import annotations
@@ -47,8 +60,10 @@ from lxml import etree
 from gateway.errors import ConfigurationError, InvalidMessage, Problem, trim_value
 from gateway.mapping.converters import (
     CONVERTERS,
+    CodeLists,
     ConversionError,
     Converter,
+    ElementConverter,
     check_digits,
     source_text,
 )
@@ -77,6 +92,7 @@ class FieldRule:
     default: Any = None
     required: bool = False
     digits: tuple[int, int] | None = None
+    reads_element: Callable[[str, Any], Any] | None = None   # a bound ElementConverter
     parts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -153,7 +169,8 @@ def _apply_fields(
             continue
         node, text = found
         try:
-            value = rule.convert(text[rule.slice[0]:rule.slice[1]] if rule.slice else text)
+            raw = text[rule.slice[0]:rule.slice[1]] if rule.slice else text
+            value = rule.reads_element(raw, node) if rule.reads_element else rule.convert(raw)
             if rule.digits is not None:
                 check_digits(value, *rule.digits)
         except ConversionError as exc:
@@ -261,19 +278,53 @@ def load_mapping(path: Path) -> Mapping:
     head = raw.get("mapping", {})
     ns = raw.get("namespaces", {})
     where = path.name
-    fields = [_field(t, spec, ns, where) for t, spec in raw.get("fields", {}).items()]
+    code_lists = _code_lists(path, raw.get("code_lists", {}))
+    fields = [_field(t, spec, ns, where, code_lists)
+              for t, spec in raw.get("fields", {}).items()]
     return Mapping(
         id=head.get("id", path.stem),
         target=head.get("target", ""),
         context=_xpath(head.get("context", "/*"), ns, where),
         fields=fields,
         lookup=_lookup(fields, ns, where),
-        lists=[_list(spec, ns, where, raw.get("templates", {}))
+        lists=[_list(spec, ns, where, raw.get("templates", {}), code_lists)
                for spec in raw.get("lists", [])],
     )
 
 
-def _field(target: str, spec: Any, ns: dict[str, str], where: str) -> FieldRule:
+def _code_lists(mapping_path: Path, named: Any) -> CodeLists:
+    """The code lists a mapping names (``name = "relative/path.toml"``), read now."""
+    if not isinstance(named, dict):
+        raise ConfigurationError(f"{mapping_path.name}: [code_lists] must map names to files")
+    out: CodeLists = {}
+    for name, relative in named.items():
+        path = mapping_path.parent / str(relative)
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8")).get("values")
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"{mapping_path.name}: cannot read code list {name!r} "
+                                     f"({path}): {exc}") from exc
+        if not isinstance(values, dict):
+            raise ConfigurationError(f"{mapping_path.name}: code list {name!r} ({path}) has "
+                                     "no [values] table")
+        out[name] = values
+    return out
+
+
+def _bind(converter: Converter, code_lists: CodeLists | None, target: str,
+          where: str) -> Callable[[str, Any], Any] | None:
+    """An ``ElementConverter`` bound to the mapping's code lists; ``None`` for plain ones."""
+    if not isinstance(converter, ElementConverter):
+        return None
+    missing = [n for n in converter.needs if n not in (code_lists or {})]
+    if missing:
+        raise ConfigurationError(f"{where}: field {target!r} needs the code list(s) "
+                                 f"{', '.join(missing)} under [code_lists]")
+    return converter.bind(code_lists or {})
+
+
+def _field(target: str, spec: Any, ns: dict[str, str], where: str,
+           code_lists: CodeLists | None = None) -> FieldRule:
     if isinstance(spec, str | list):
         spec = {"path": spec}
     paths = spec.get("path", [])
@@ -294,6 +345,7 @@ def _field(target: str, spec: Any, ns: dict[str, str], where: str) -> FieldRule:
         default=spec.get("default"),
         required=bool(spec.get("required", False)),
         digits=_digits(spec.get("digits"), converter_name, target, where),
+        reads_element=_bind(CONVERTERS[converter_name], code_lists, target, where),
     )
 
 
@@ -317,19 +369,20 @@ def _digits(spec: Any, converter_name: str, target: str,
 
 
 def _list(
-    spec: dict[str, Any], ns: dict[str, str], where: str, templates: dict[str, Any]
+    spec: dict[str, Any], ns: dict[str, str], where: str, templates: dict[str, Any],
+    code_lists: CodeLists | None = None,
 ) -> ListRule:
     try:
         specs = dict(templates[spec["template"]]) if "template" in spec else {}
         specs.update(spec.get("fields", {}))
-        fields = [_field(t, s, ns, where) for t, s in specs.items()]
+        fields = [_field(t, s, ns, where, code_lists) for t, s in specs.items()]
         return ListRule(
             target=spec["target"],
             each=_xpath(spec["each"], ns, where),
             source=spec["each"],
             fields=fields,
             lookup=_lookup(fields, ns, where),
-            lists=[_list(s, ns, where, templates) for s in spec.get("lists", [])],
+            lists=[_list(s, ns, where, templates, code_lists) for s in spec.get("lists", [])],
             const=dict(spec.get("const", {})),
             skip_empty=bool(spec.get("skip_empty", False)),
         )

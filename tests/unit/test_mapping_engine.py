@@ -311,3 +311,96 @@ context = "/doc"
 [fields]
 "n" = { path = "ref", digits = [8, 0] }
 """)
+
+
+# --- paths to the parent of a list item, code lists, element converters -----------------
+
+NESTED = b"""<msg><id>M-1</id>
+  <entry><ref>E-1</ref><date>2026-11-30</date>
+    <tx><amt cur="EUR">1.50</amt><part><no>1</no></part><part><no>2</no></part></tx>
+    <tx><amt cur="EUR">2.25</amt></tx>
+  </entry>
+  <entry><ref>E-2</ref>
+    <tx><amt cur="JPY">300</amt></tx>
+  </entry>
+</msg>"""
+
+
+def test_engine_parent_paths_reach_every_item_of_a_flat_list(tmp_path: Path) -> None:
+    """``../`` paths in a list read the element holding the item (and its parents), also in
+    nested lists, so parent values reach each item of a flat list."""
+    mapping = mapping_from(tmp_path, """
+[mapping]
+context = "/msg"
+[[lists]]
+target = "txs"
+each = "entry/tx"
+[lists.fields]
+entry = "../ref"
+date = { path = "../date", default = "none" }
+message = "../../id"
+amount = "amt"
+[[lists.lists]]
+target = "parts"
+each = "part"
+fields = { no = { path = "no", as = "int" }, entry = "../../ref" }
+""")
+    out = mapping.apply(etree.fromstring(NESTED))
+    assert [(t["entry"], t["date"], t["message"], t["amount"]) for t in out["txs"]] == [
+        ("E-1", "2026-11-30", "M-1", "1.50"), ("E-1", "2026-11-30", "M-1", "2.25"),
+        ("E-2", "none", "M-1", "300")]
+    assert out["txs"][0]["parts"] == [{"no": 1, "entry": "E-1"}, {"no": 2, "entry": "E-1"}]
+
+
+def _code_list(tmp_path: Path) -> None:
+    (tmp_path / "lists").mkdir(exist_ok=True)
+    (tmp_path / "lists" / "units.toml").write_text("[values]\nEUR = 2\nJPY = 0\n", "utf-8")
+
+
+AMOUNTS = b"""<msg>
+  <tx><amt Ccy="EUR">1.50</amt></tx>
+  <tx><amt Ccy="JPY">300</amt></tx>
+</msg>"""
+
+AMOUNT_MAPPING = """
+[mapping]
+context = "/msg"
+[code_lists]
+currency_minor_units = "lists/units.toml"
+[[lists]]
+target = "txs"
+each = "tx"
+[lists.fields]
+amount = { path = "amt", as = "iso20022_amount", into = "value", extra = { currency = "@Ccy" } }
+"""
+
+
+def test_engine_element_converter_reads_the_element_and_the_code_list(tmp_path: Path) -> None:
+    """An element converter (iso20022_amount) is bound to the code list the mapping names and
+    reads the currency of its element; a value it refuses is a located problem."""
+    _code_list(tmp_path)
+    mapping = mapping_from(tmp_path, AMOUNT_MAPPING)
+    out = mapping.apply(etree.fromstring(AMOUNTS))
+    assert [t["amount"] for t in out["txs"]] == [
+        {"value": Decimal("1.50"), "currency": "EUR"}, {"value": Decimal("300"), "currency": "JPY"}]
+    with pytest.raises(InvalidMessage) as caught:
+        mapping.apply(etree.fromstring(AMOUNTS.replace(b">300<", b">300.5<")))
+    assert [(p.code, p.pointer, p.line, p.value) for p in caught.value.problems] == [
+        ("GW-MAP-AMOUNT-DECIMALS", "/msg/tx[2]/amt", 3, "300.5")]
+
+
+def test_load_mapping_element_converter_without_its_code_list_raises(tmp_path: Path) -> None:
+    """iso20022_amount in a mapping naming no currency_minor_units code list fails at load."""
+    with pytest.raises(ConfigurationError, match="currency_minor_units"):
+        mapping_from(tmp_path, AMOUNT_MAPPING.replace(
+            '[code_lists]\ncurrency_minor_units = "lists/units.toml"\n', ""))
+
+
+def test_load_mapping_unreadable_code_list_raises_configuration_error(tmp_path: Path) -> None:
+    """A code list file that is missing, or has no [values] table, fails at load naming it."""
+    with pytest.raises(ConfigurationError, match="cannot read code list 'currency_minor_units'"):
+        mapping_from(tmp_path, AMOUNT_MAPPING)
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "units.toml").write_text("EUR = 2\n", "utf-8")
+    with pytest.raises(ConfigurationError, match=r"no \[values\] table"):
+        mapping_from(tmp_path, AMOUNT_MAPPING)
