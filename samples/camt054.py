@@ -19,7 +19,8 @@ Options:
   ``AppHdr``) in the gateway's envelope ``{urn:customs-gateway:iso20022:envelope:1}BizMsg``;
 * ``reversal``: every entry reverses an earlier credit (``CdtDbtInd`` DBIT, ``RvslInd`` true);
 * ``partial``: every payment pays part of the amount due; the structured remittance states
-  the due amount (``RfrdDocAmt/DuePyblAmt``) and the amount remitted (``RmtdAmt``).
+  the due amount (``RfrdDocAmt/DuePyblAmt``) and the amount remitted (``RmtdAmt``);
+* ``overpaid``: the same, every payment paying more than is due.
 
 The output is valid against our schemas (``schemas/iso20022/camt054-001.NN``) and the official
 ones. Write one to a file with::
@@ -84,15 +85,18 @@ CUSTOMS_IBAN = iban("MK", CUSTOMS_ACCOUNT_BBAN)
 
 
 def sample_payments(count: int, *, currency: str = "EUR", seed: int = 0,
-                    partial: bool = False) -> list[SamplePayment]:
+                    partial: bool = False, overpaid: bool = False) -> list[SamplePayment]:
     """The ``count`` payments a file built with the same arguments carries, in order."""
+    if partial and overpaid:
+        raise ValueError("a payment is partial or overpaid, not both")
     rng = random.Random(seed)
     places = DECIMALS.get(currency, 2)
     step = Decimal(1).scaleb(-places)
     out = []
     for i in range(1, count + 1):
         due = (Decimal(rng.randint(1_000, 2_500_000)) / 100).quantize(step)
-        amount = (due * Decimal(rng.randint(20, 90)) / 100).quantize(step) if partial else due
+        share = rng.randint(20, 90) if partial else rng.randint(110, 150) if overpaid else 100
+        amount = (due * share / 100).quantize(step)
         name, country, bban, bic = DEBTORS[rng.randrange(len(DEBTORS))]
         out.append(SamplePayment(
             reference=creditor_reference_for(f"26{seed % 10_000:04d}{i:09d}"),
@@ -107,13 +111,13 @@ def sample_payments(count: int, *, currency: str = "EUR", seed: int = 0,
 
 def build_camt054(version: str = "08", *, entries: int = 1, transactions: int = 1,
                   currency: str = "EUR", seed: int = 0, envelope: bool = False,
-                  reversal: bool = False, partial: bool = False,
+                  reversal: bool = False, partial: bool = False, overpaid: bool = False,
                   message_id: str | None = None) -> bytes:
     """A camt.054.001.``version`` notification of ``entries`` × ``transactions`` payments."""
     if version not in VERSIONS:
         raise ValueError(f"version must be one of {', '.join(VERSIONS)}, not {version!r}")
     payments = sample_payments(entries * transactions, currency=currency, seed=seed,
-                               partial=partial)
+                               partial=partial, overpaid=overpaid)
     message_id = message_id or f"CAMT054-{seed:04d}-{entries}x{transactions}"
     bic = "BIC" if version == "02" else "BICFI"
     parts = [
@@ -126,7 +130,8 @@ def build_camt054(version: str = "08", *, entries: int = 1, transactions: int = 
     ]
     for number in range(entries):
         batch = payments[number * transactions:(number + 1) * transactions]
-        parts.append(_entry(version, number + 1, batch, reversal=reversal, partial=partial))
+        parts.append(_entry(version, number + 1, batch, reversal=reversal,
+                            with_due=partial or overpaid))
     parts.append("</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>")
     document = "".join(parts)
     if envelope:
@@ -139,7 +144,7 @@ def _amount(tag: str, value: Decimal, currency: str) -> str:
 
 
 def _entry(version: str, number: int, batch: list[SamplePayment], *, reversal: bool,
-           partial: bool) -> str:
+           with_due: bool) -> str:
     currency = batch[0].currency if batch else "EUR"
     total = sum((p.amount for p in batch), Decimal(0))
     direction = "DBIT" if reversal else "CRDT"
@@ -151,11 +156,11 @@ def _entry(version: str, number: int, batch: list[SamplePayment], *, reversal: b
             f"<AcctSvcrRef>ENTRY-{number:05d}</AcctSvcrRef>"
             "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd>"
             "</Fmly></Domn></BkTxCd>")
-    details = "".join(_transaction(version, p, direction, partial) for p in batch)
+    details = "".join(_transaction(version, p, direction, with_due) for p in batch)
     return f"{head}<NtryDtls>{details}</NtryDtls></Ntry>"
 
 
-def _transaction(version: str, p: SamplePayment, direction: str, partial: bool) -> str:
+def _transaction(version: str, p: SamplePayment, direction: str, with_due: bool) -> str:
     bic = "BIC" if version == "02" else "BICFI"
     uetr = f"<UETR>{p.uetr}</UETR>" if version == "08" else ""
     refs = (f"<Refs><AcctSvcrRef>{p.account_servicer_reference}</AcctSvcrRef>"
@@ -171,7 +176,7 @@ def _transaction(version: str, p: SamplePayment, direction: str, partial: bool) 
                f"</RltdPties><RltdAgts><DbtrAgt><FinInstnId><{bic}>{p.debtor_bic}</{bic}>"
                "</FinInstnId></DbtrAgt></RltdAgts>")
     amounts = (f"<RfrdDocAmt>{_amount('DuePyblAmt', p.due, p.currency)}"
-               f"{_amount('RmtdAmt', p.amount, p.currency)}</RfrdDocAmt>") if partial else ""
+               f"{_amount('RmtdAmt', p.amount, p.currency)}</RfrdDocAmt>") if with_due else ""
     remittance = (f"<RmtInf><Strd>{amounts}<CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry>"
                   f"</Tp><Ref>{p.reference}</Ref></CdtrRefInf></Strd></RmtInf>")
     return f"<TxDtls>{refs}{amount}{parties}{remittance}</TxDtls>"
@@ -196,11 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--envelope", action="store_true")
     parser.add_argument("--reversal", action="store_true")
     parser.add_argument("--partial", action="store_true")
+    parser.add_argument("--overpaid", action="store_true")
     args = parser.parse_args(argv)
     sys.stdout.buffer.write(build_camt054(
         args.version, entries=args.entries, transactions=args.transactions,
         currency=args.currency, seed=args.seed, envelope=args.envelope,
-        reversal=args.reversal, partial=args.partial))
+        reversal=args.reversal, partial=args.partial, overpaid=args.overpaid))
     return 0
 
 

@@ -26,8 +26,8 @@ the default writes every value (what ``tools/iso20022_xsd.py`` needs).
 
 It reads the subset of XSD 1.0 the ISO 20022 message schemas use (one file; global named
 types; sequence, choice, any, simpleContent extensions with attributes, restrictions of
-built-ins) and stops with a message on anything else rather than guess. Stdlib only;
-deterministic::
+built-ins) and stops with a message on anything else rather than guess. It reads local schema
+files a developer points it at (ElementTree, no network). Stdlib only; deterministic::
 
     python tools/xsd_tree.py PATH/TO/camt.054.001.04.xsd > /tmp/camt.054.001.04_tree_typed.txt
     python tools/xsd_tree.py --abbreviate 12 PATH/TO/camt.054.001.02.xsd | diff - \

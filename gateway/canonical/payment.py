@@ -2,11 +2,12 @@
 
 A bank's ISO 20022 ``camt.054`` notification (001.02, 001.04 or 001.08) becomes one
 ``PaymentNotification`` — the canonical unit of one file — whose ``transactions`` are
-``PaymentConfirmation``\\ s, one per transaction (``TxDtls``) of every entry (``Ntry``) of every
-account notification (``Ntfctn``); an entry without transaction details gives one confirmation
-from the entry's own values. Each confirmation carries what matching it to a duty assessment
-needs — the payment reference, amount and currency, credit or debit, reversal, status, dates —
-and the ids to trace it back: message, notification, entry, the bank's own references.
+``PaymentConfirmation`` objects, one per transaction (``TxDtls``) of every entry (``Ntry``) of
+every account notification (``Ntfctn``); an entry without transaction details gives one
+confirmation from the entry's own values. Each confirmation carries what matching it to a
+duty assessment needs — the payment reference, amount and currency, credit or debit,
+reversal, status, dates — and the ids to trace it back: message, notification, entry, the
+bank's own references.
 
 The reference is the first structured creditor reference (``RmtInf/Strd/CdtrRefInf/Ref``, its
 type code ``SCOR`` for an ISO 11649 ``RF…`` reference), else the first line of unstructured

@@ -178,14 +178,17 @@ def test_reversed_entries_map_as_reversed_debits(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_partial_payments_carry_the_due_and_remitted_amounts(version: str) -> None:
-    """A partial payment's creditor reference states what was due and what was remitted."""
-    n = notification(version, build_camt054(version, transactions=3, partial=True))
-    for tx, payment in zip(n.transactions, sample_payments(3, partial=True), strict=True):
+@pytest.mark.parametrize("kind", ["partial", "overpaid"])
+def test_partial_and_over_payments_carry_the_due_and_remitted_amounts(
+        version: str, kind: str) -> None:
+    """A partial or over payment's creditor reference states what was due and what was paid."""
+    n = notification(version, build_camt054(version, transactions=3, **{kind: True}))
+    for tx, payment in zip(n.transactions, sample_payments(3, **{kind: True}), strict=True):
         (ref,) = tx.creditor_references
         assert ref.due_amount == Amount(payment.due, "EUR")
         assert ref.remitted_amount == Amount(payment.amount, "EUR") == tx.amount
-        assert payment.amount < payment.due
+        assert (payment.amount < payment.due) if kind == "partial" else (
+            payment.amount > payment.due)
 
 
 def _mutated(version: str, old: bytes, new: bytes, **options) -> bytes:

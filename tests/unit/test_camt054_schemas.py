@@ -245,7 +245,8 @@ def test_mutations_of_corpus_files_are_refused_by_ours_and_the_official_schema(
         assert _verdicts(schemas, version_of(document), document) == (False, False), name
 
 
-SAMPLE_OPTIONS = [{}, {"partial": True}, {"reversal": True}, {"currency": "JPY"}]
+SAMPLE_OPTIONS = [{}, {"partial": True}, {"overpaid": True}, {"reversal": True},
+                  {"currency": "JPY"}]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
