@@ -23,6 +23,7 @@ from gateway.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from gateway.numbers import parse_ascii_uint
 from gateway.partners import Partner
 from gateway.pipeline.exchange import Exchange
 from gateway.pipeline.intake import Answer
@@ -68,13 +69,14 @@ def router(gateway: Gateway, admission: Admission) -> APIRouter:
 
     @api.get("/v1/conversations/{conversation_id}/notifications")
     async def notifications(conversation_id: str, request: Request,
-                            after: int = 0) -> Response:
+                            after: str = "0") -> Response:
         try:
             as_json = wants_json(request.headers.get("accept"))
             found = _owned_conversation(gateway, request, conversation_id)
+            after_seq = parse_ascii_uint(after, 9, name="after", pointer="?after")
         except GatewayError as err:
             return _error_json(err)
-        items = [n for n in gateway.journal.notifications(conversation_id) if n.seq > after]
+        items = [n for n in gateway.journal.notifications(conversation_id) if n.seq > after_seq]
         if as_json:
             return Response(json.dumps({
                 "conversation_id": conversation_id, "status": found["status"],
@@ -85,11 +87,12 @@ def router(gateway: Gateway, admission: Admission) -> APIRouter:
                         media_type=XML, headers={"X-Conversation-ID": conversation_id})
 
     @api.get("/v1/conversations/{conversation_id}/notifications/{seq}")
-    async def notification(conversation_id: str, seq: int, request: Request) -> Response:
+    async def notification(conversation_id: str, seq: str, request: Request) -> Response:
         try:
             _owned_conversation(gateway, request, conversation_id)
+            number = parse_ascii_uint(seq, 9, name="the notification number", pointer="{seq}")
             for n in gateway.journal.notifications(conversation_id):
-                if n.seq == seq:
+                if n.seq == number:
                     return Response(n.document, media_type=XML,
                                     headers={"X-Conversation-ID": conversation_id})
             raise NotFound(f"conversation {conversation_id} has no notification {seq}")

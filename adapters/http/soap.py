@@ -2,19 +2,34 @@
 
 The version is read from the envelope's namespace and must agree with the content type
 (``text/xml`` + ``SOAPAction`` for 1.1; ``application/soap+xml; action=…`` for 1.2). The
-operation is the Body's child element (``SubmitDeclaration``, ``GetNotifications``); a
-declared action must name the same operation. Faults follow each version: 1.1 ``faultcode``
-``soap:Client``/``soap:Server`` with HTTP 500; 1.2 ``Code/Value`` ``soap:Sender``/``Receiver``
-with HTTP 400/500 — except 401/403, which keep their HTTP status. Every fault's ``detail``
-carries the signed ``gw:Rejection`` with the structured problems.
+envelope is read strictly (``adapters/http/soap_envelope.py``): ``Header? Body`` and nothing
+else, exactly one operation element in the Body, mandatory header blocks we do not understand
+answered with a ``MustUnderstand`` fault. The operation is the Body's child element
+(``SubmitDeclaration``, ``GetNotifications``); a declared action (HTTP or ``wsa:Action``) must
+name the same operation. Faults follow each version: 1.1 ``faultcode`` ``soap:Client`` /
+``soap:Server`` / ``soap:MustUnderstand`` with HTTP 500; 1.2 ``Code/Value`` ``soap:Sender``
+(400) / ``soap:Receiver`` (500) / ``soap:MustUnderstand`` (500, with a ``NotUnderstood``
+header block per block) — except 401/403/413/415/429/503, which keep their HTTP status. Every
+fault carries the signed ``gw:Rejection`` with the structured problems: in the ``detail``, or
+— for a 1.1 MustUnderstand fault, which concerns headers, not the Body (SOAP 1.1 §4.4) — in a
+``gw:Fault`` header entry.
 
 For idempotency and the receipt's SHA-256, the submitted document is the declaration inside
-the Body in exclusive-C14N form, so a resent declaration in a new envelope is recognised.
+the Body in exclusive-C14N form (``submitted_bytes``), so a resent declaration in a new
+envelope is recognised.
+
+The WSDL's ``soap:address`` is ``GATEWAY_PUBLIC_URL`` + ``/soap``. It is never taken from the
+request (``Host``, ``X-Forwarded-Host``, ``X-Forwarded-Proto``, ``Forwarded``): anyone can send
+those, and the served contract tells every client where to send declarations. Without a public
+URL (local runs, tests) the address is the socket the server listens on (``http://IP:PORT``,
+as the connection's local address reports it); ``gateway serve`` sets the public URL to its
+``--host``/``--port`` unless ``GATEWAY_PUBLIC_URL`` says otherwise. Behind a proxy or TLS
+terminator, set ``GATEWAY_PUBLIC_URL`` to the address partners use.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import html
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -24,37 +39,28 @@ from lxml import etree
 from adapters.bootstrap import Gateway
 from adapters.http.admission import Admission
 from adapters.http.rest import authenticated, check_media_type, read_body, retry_after
+from adapters.http.soap_envelope import (
+    SOAP12,
+    V11,
+    V12,
+    MustUnderstandFault,
+    SoapFaultError,
+    SoapMessage,
+    SoapVersion,
+    action_names,
+    read_message,
+    sole_element,
+    version_of,
+)
 from gateway.documents.receipts import GW_NS
-from gateway.errors import GatewayError, MalformedXml, NotFound, RequestError
+from gateway.errors import GatewayError, NotFound
+from gateway.numbers import parse_ascii_uint, strip_xml_whitespace
 from gateway.pipeline.exchange import Exchange
 from gateway.pipeline.intake import Answer
+from gateway.settings import Settings
 from gateway.xml.safe_parser import parse_untrusted
 
-SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-WSA = "http://www.w3.org/2005/08/addressing"
-ACTION_PREFIX = "urn:customs-gateway:v1:"
-OPERATIONS = ("SubmitDeclaration", "GetNotifications")
-
-
-@dataclass(frozen=True)
-class SoapVersion:
-    namespace: str
-    content_type: str
-    client_code: str
-    server_code: str
-
-    @property
-    def is12(self) -> bool:
-        return self.namespace == SOAP12
-
-
-V11 = SoapVersion(SOAP11, "text/xml; charset=utf-8", "Client", "Server")
-V12 = SoapVersion(SOAP12, "application/soap+xml; charset=utf-8", "Sender", "Receiver")
-
-
-class SoapFaultError(RequestError):
-    code = "GW-SOAP"
+AFTER_SEQUENCE_POINTER = "/Envelope/Body/GetNotifications/AfterSequence"
 
 
 def router(gateway: Gateway, admission: Admission) -> APIRouter:
@@ -70,7 +76,7 @@ def router(gateway: Gateway, admission: Admission) -> APIRouter:
             return Response(xsd, media_type="application/xml")
         if "wsdl" not in request.query_params:
             return Response("GET /soap?wsdl for the contract", media_type="text/plain")
-        address = str(request.url.replace(query=""))
+        address = html.escape(service_address(gateway.settings, request), quote=True)
         return Response(wsdl.replace("{address}", address), media_type="text/xml")
 
     @api.post("/soap")
@@ -80,36 +86,66 @@ def router(gateway: Gateway, admission: Admission) -> APIRouter:
         ex = Exchange(body=b"", channel="soap12" if version.is12 else "soap11",
                       authorization=request.headers.get("authorization"))
         try:
-            check_media_type(content_type, ("text/xml", "application/soap+xml"))
-            raw = await read_body(request, gateway.settings.max_body_bytes)
-            envelope = parse_untrusted(raw, gateway.limits).getroot()
-            version = _version_of(envelope, version)
-            operation, payload = _operation(envelope, version, request, content_type)
-            if operation == "GetNotifications":
-                return _get_notifications(gateway, request, version, payload)
-            document = _single_child(payload, "SubmitDeclaration needs the declaration document")
-            ex.idempotency_header = _message_id(envelope, version)
+            raw, message = await _read_request(gateway, request, version)
+            if message.operation == "GetNotifications":
+                return _get_notifications(gateway, request, message)
+            document = sole_element(message.payload, "GW-SOAP-BODY",
+                                    "SubmitDeclaration needs the declaration document")
+            ex.idempotency_header = message.message_id
         except GatewayError as err:
             return fault(version, gateway.intake.reject(ex, err))
-        body = etree.tostring(document, method="c14n", exclusive=True)
-        try:
-            with admission.slot():
-                answer = await gateway.intake.submit(Exchange(
-                    body=body, channel=ex.channel, id=ex.id, received_at=ex.received_at,
-                    authorization=ex.authorization, idempotency_header=ex.idempotency_header,
-                    document=document, wire_bytes=raw))
-        except GatewayError as err:
-            return fault(version, gateway.intake.reject(ex, err))
-        if not answer.accepted:
-            return fault(version, answer)
-        headers = {"X-Conversation-ID": answer.conversation_id or ""}
-        if answer.duplicate:
-            headers["X-Duplicate"] = "true"
-        body = _wrap("SubmitDeclarationResponse", answer.document)
-        return Response(envelope_bytes(version, body), media_type=version.content_type,
-                        headers=headers)
+        return await _submit(gateway, admission, ex, version, document, raw)
 
     return api
+
+
+def service_address(settings: Settings, request: Request) -> str:
+    """The endpoint's address for the WSDL: the public URL, else the listening socket's."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/") + "/soap"
+    host, port = request.scope.get("server") or ("127.0.0.1", None)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}{f':{port}' if port else ''}/soap"
+
+
+async def _read_request(gateway: Gateway, request: Request, version: SoapVersion
+                        ) -> tuple[bytes, SoapMessage]:
+    """The raw body and the strictly read envelope, its declared action checked."""
+    content_type = request.headers.get("content-type", "")
+    check_media_type(content_type, ("text/xml", "application/soap+xml"))
+    raw = await read_body(request, gateway.settings.max_body_bytes)
+    envelope = parse_untrusted(raw, gateway.limits).getroot()
+    message = read_message(envelope, version_of(envelope, version))
+    action = _declared_action(request, version, content_type)
+    if action and not action_names(action, message.operation):
+        raise SoapFaultError(f"the action {action!r} does not match the Body's operation "
+                             f"{message.operation!r}", code="GW-SOAP-ACTION")
+    return raw, message
+
+
+def submitted_bytes(document: etree._Element) -> bytes:
+    """The bytes the intake hashes and journals for a SOAP declaration: its exclusive C14N."""
+    return etree.tostring(document, method="c14n", exclusive=True)
+
+
+async def _submit(gateway: Gateway, admission: Admission, ex: Exchange, version: SoapVersion,
+                  document: etree._Element, raw: bytes) -> Response:
+    try:
+        with admission.slot():
+            answer = await gateway.intake.submit(Exchange(
+                body=submitted_bytes(document), channel=ex.channel, id=ex.id,
+                received_at=ex.received_at, authorization=ex.authorization,
+                idempotency_header=ex.idempotency_header, document=document, wire_bytes=raw))
+    except GatewayError as err:
+        return fault(version, gateway.intake.reject(ex, err))
+    if not answer.accepted:
+        return fault(version, answer)
+    headers = {"X-Conversation-ID": answer.conversation_id or ""}
+    if answer.duplicate:
+        headers["X-Duplicate"] = "true"
+    body = _wrap("SubmitDeclarationResponse", answer.document)
+    return Response(envelope_bytes(version, body), media_type=version.content_type,
+                    headers=headers)
 
 
 def served_wsdl(wsdl_path: Path, xsd: bytes) -> str:
@@ -119,35 +155,6 @@ def served_wsdl(wsdl_path: Path, xsd: bytes) -> str:
     start = wsdl.index("<!-- {types}")
     end = wsdl.index("-->", start) + 3
     return wsdl[:start] + schema + wsdl[end:]
-
-
-def _version_of(envelope: etree._Element, expected: SoapVersion) -> SoapVersion:
-    namespace = etree.QName(envelope).namespace
-    if etree.QName(envelope).localname != "Envelope" or namespace not in (SOAP11, SOAP12):
-        raise MalformedXml("the body is not a SOAP 1.1 or 1.2 Envelope", code="GW-SOAP-ENVELOPE")
-    if namespace != expected.namespace:
-        raise SoapFaultError(
-            "the envelope's SOAP version does not match the Content-Type "
-            "(SOAP 1.1: text/xml; SOAP 1.2: application/soap+xml)", code="GW-SOAP-VERSION")
-    return expected
-
-
-def _operation(envelope: etree._Element, version: SoapVersion, request: Request,
-               content_type: str) -> tuple[str, etree._Element]:
-    body = envelope.find(f"{{{version.namespace}}}Body")
-    payload = _single_child(body, "the SOAP Body must hold exactly one element") \
-        if body is not None else None
-    if payload is None:
-        raise MalformedXml("the SOAP envelope has no Body", code="GW-SOAP-ENVELOPE")
-    name = etree.QName(payload)
-    if name.namespace != GW_NS or name.localname not in OPERATIONS:
-        raise SoapFaultError(f"unknown operation {name.localname!r}; this service offers "
-                             f"{', '.join(OPERATIONS)}", code="GW-SOAP-OPERATION")
-    action = _declared_action(request, version, content_type)
-    if action and action.removeprefix(ACTION_PREFIX) != name.localname:
-        raise SoapFaultError(f"the action {action!r} does not match the Body's operation "
-                             f"{name.localname!r}", code="GW-SOAP-ACTION")
-    return name.localname, payload
 
 
 def _declared_action(request: Request, version: SoapVersion, content_type: str) -> str:
@@ -160,27 +167,11 @@ def _declared_action(request: Request, version: SoapVersion, content_type: str) 
     return ""
 
 
-def _single_child(parent: etree._Element | None, message: str) -> etree._Element:
-    children = [c for c in (parent if parent is not None else []) if isinstance(c.tag, str)]
-    if len(children) != 1:
-        raise SoapFaultError(message, code="GW-SOAP-BODY")
-    return children[0]
-
-
-def _message_id(envelope: etree._Element, version: SoapVersion) -> str | None:
-    found = envelope.find(f"{{{version.namespace}}}Header/{{{WSA}}}MessageID")
-    return found.text.strip() if found is not None and found.text else None
-
-
-def _get_notifications(gateway: Gateway, request: Request, version: SoapVersion,
-                       payload: etree._Element) -> Response:
+def _get_notifications(gateway: Gateway, request: Request, message: SoapMessage) -> Response:
     partner = authenticated(gateway, request)
+    payload = message.payload
     conversation_id = (payload.findtext(f"{{{GW_NS}}}ConversationID") or "").strip()
-    after_text = (payload.findtext(f"{{{GW_NS}}}AfterSequence") or "0").strip()
-    if not after_text.isdigit():
-        raise SoapFaultError(f"AfterSequence must be a non-negative whole number, not "
-                             f"{after_text[:40]!r}", code="GW-SOAP-BODY")
-    after = int(after_text)
+    after = after_sequence(payload)
     found = gateway.journal.conversation(conversation_id)
     if found is None or not partner.may_read(found["partner_id"]):
         raise NotFound(f"no conversation {conversation_id} for partner {partner.id}")
@@ -190,9 +181,18 @@ def _get_notifications(gateway: Gateway, request: Request, version: SoapVersion,
     for n in gateway.journal.notifications(conversation_id):
         if n.seq > after:
             response.append(etree.fromstring(n.document))
-    return Response(envelope_bytes(version, etree.tostring(response)),
-                    media_type=version.content_type,
+    return Response(envelope_bytes(message.version, etree.tostring(response)),
+                    media_type=message.version.content_type,
                     headers={"X-Conversation-ID": conversation_id})
+
+
+def after_sequence(payload: etree._Element) -> int:
+    """``AfterSequence`` (0 when absent): ASCII digits only, at most 9, XML whitespace around."""
+    element = payload.find(f"{{{GW_NS}}}AfterSequence")
+    if element is None:
+        return 0
+    text = "" if len(element) else strip_xml_whitespace(element.xpath("string()"))
+    return parse_ascii_uint(text, 9, name="AfterSequence", pointer=AFTER_SEQUENCE_POINTER)
 
 
 def _wrap(operation: str, signed_document: bytes) -> bytes:
@@ -202,36 +202,58 @@ def _wrap(operation: str, signed_document: bytes) -> bytes:
         f"</gw:{operation}>".encode()
 
 
-def envelope_bytes(version: SoapVersion, body: bytes) -> bytes:
+def envelope_bytes(version: SoapVersion, body: bytes, header: bytes = b"") -> bytes:
+    head = b"<soap:Header>" + header + b"</soap:Header>" if header else b""
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope xmlns:soap="'
-            f'{version.namespace}"><soap:Body>').encode() + body + \
+            f'{version.namespace}">').encode() + head + b"<soap:Body>" + body + \
         b"</soap:Body></soap:Envelope>"
 
 
 def fault(version: SoapVersion, answer: Answer) -> Response:
-    """A SOAP fault of the right version, the signed rejection in its detail."""
+    """A SOAP fault of the right version carrying the signed rejection (see the docstring)."""
     err = answer.error
-    sender = err is None or 400 <= err.http_status < 500
+    code, status = _fault_code(version, err)
     reason = _escape(answer.content.get("summary", "rejected"))
-    detail = _wrap("Fault", answer.document)
+    detail, header = _wrap("Fault", answer.document), b""
+    if isinstance(err, MustUnderstandFault):
+        # 1.2: one NotUnderstood block per block; 1.1 §4.4: errors about header entries travel
+        # in header entries, and a detail would say the Body was processed
+        header, detail = (_not_understood(err), detail) if version.is12 else (detail, b"")
     if version.is12:
-        code = version.client_code if sender else version.server_code
         body = (f"<soap:Fault><soap:Code><soap:Value>soap:{code}</soap:Value></soap:Code>"
                 f'<soap:Reason><soap:Text xml:lang="en">{reason}</soap:Text></soap:Reason>'
-                f"<soap:Detail>").encode() + detail + b"</soap:Detail></soap:Fault>"
-        status = 400 if sender else 500
+                ).encode() + (b"<soap:Detail>" + detail + b"</soap:Detail>" if detail else b"")
     else:
-        code = version.client_code if sender else version.server_code
         body = (f"<soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{reason}"
-                f"</faultstring><detail>").encode() + detail + b"</detail></soap:Fault>"
-        status = 500
+                f"</faultstring>").encode() + (b"<detail>" + detail + b"</detail>"
+                                                 if detail else b"")
     headers = {}
     if err is not None and err.http_status in (401, 403, 413, 415, 429, 503):
         status = err.http_status
     if err is not None and err.retryable:
         headers["Retry-After"] = retry_after(err)
-    return Response(envelope_bytes(version, body), status_code=status,
+    return Response(envelope_bytes(version, body + b"</soap:Fault>", header), status_code=status,
                     media_type=version.content_type, headers=headers)
+
+
+def _fault_code(version: SoapVersion, err: GatewayError | None) -> tuple[str, int]:
+    """The fault code and HTTP status (SOAP 1.2 HTTP binding: 400 for Sender, else 500)."""
+    if isinstance(err, MustUnderstandFault):
+        return "MustUnderstand", 500
+    if err is None or 400 <= err.http_status < 500:
+        return version.client_code, 400 if version.is12 else 500
+    return version.server_code, 500
+
+
+def _not_understood(err: MustUnderstandFault) -> bytes:
+    """SOAP 1.2 ``NotUnderstood`` header blocks, one per block not understood (§5.4.8)."""
+    blocks = []
+    for name in err.not_understood:
+        block = etree.Element(f"{{{SOAP12}}}NotUnderstood",
+                              nsmap={"soap": SOAP12, "nu": name.namespace})
+        block.set("qname", f"nu:{name.localname}")
+        blocks.append(etree.tostring(block))
+    return b"".join(blocks)
 
 
 def _escape(text: str) -> str:

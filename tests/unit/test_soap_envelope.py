@@ -1,0 +1,86 @@
+"""The strict SOAP envelope reader on its own: structure, roles, the understood-headers table."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from adapters.http import soap_envelope
+from adapters.http.soap_envelope import (
+    SOAP11,
+    SOAP12,
+    V11,
+    V12,
+    WSSE,
+    WSSE_SECURITY,
+    MustUnderstandFault,
+    SoapFaultError,
+    read_message,
+)
+
+GW_NS = "urn:customs-gateway:v1"
+QUERY = f'<gw:GetNotifications xmlns:gw="{GW_NS}"><gw:ConversationID>c1</gw:ConversationID>' \
+        f'</gw:GetNotifications>'
+
+
+def parsed(namespace: str, header: str = "", body: str = QUERY, after: str = "") -> etree._Element:
+    head = f"<s:Header>{header}</s:Header>" if header else ""
+    return etree.fromstring(f'<s:Envelope xmlns:s="{namespace}">{head}<s:Body>{body}</s:Body>'
+                            f"{after}</s:Envelope>")
+
+
+def security(namespace: str, must: str) -> str:
+    return f'<wsse:Security xmlns:wsse="{WSSE}" xmlns:s="{namespace}" s:mustUnderstand="{must}"/>'
+
+
+def test_read_message_gives_operation_payload_and_our_blocks() -> None:
+    """A well-formed envelope yields its operation, Body element and the blocks for us."""
+    header = ('<a:MessageID xmlns:a="http://www.w3.org/2005/08/addressing"> urn:x </a:MessageID>'
+              '<o:Other xmlns:o="urn:o" s:actor="urn:someone-else"/>')
+    message = read_message(parsed(SOAP11, header), V11)
+    assert message.operation == "GetNotifications"
+    assert etree.QName(message.payload).localname == "GetNotifications"
+    assert [etree.QName(h).localname for h in message.headers] == ["MessageID"]
+    assert message.message_id == "urn:x"
+
+
+@pytest.mark.parametrize(("namespace", "version", "must"), [(SOAP11, V11, "1"),
+                                                            (SOAP12, V12, "true")])
+def test_ws_security_is_a_must_understand_fault_until_an_operation_lists_it(
+        monkeypatch: pytest.MonkeyPatch, namespace: str, version: soap_envelope.SoapVersion,
+        must: str) -> None:
+    """wsse:Security marked mustUnderstand faults today; adding it to an operation's row of
+    UNDERSTOOD_HEADERS is all it takes to accept it."""
+    envelope = parsed(namespace, security(namespace, must))
+    with pytest.raises(MustUnderstandFault) as raised:
+        read_message(envelope, version)
+    assert [q.text for q in raised.value.not_understood] == [WSSE_SECURITY]
+
+    table = dict(soap_envelope.UNDERSTOOD_HEADERS)
+    table["GetNotifications"] = table["GetNotifications"] | {WSSE_SECURITY}
+    monkeypatch.setattr(soap_envelope, "UNDERSTOOD_HEADERS", table)
+    assert read_message(envelope, version).header(WSSE_SECURITY) is not None
+
+
+def test_body_element_of_other_version_is_not_a_body() -> None:
+    """A SOAP 1.2 Body inside a SOAP 1.1 Envelope is a stray element, not the Body."""
+    envelope = etree.fromstring(f'<s:Envelope xmlns:s="{SOAP11}" xmlns:t="{SOAP12}">'
+                                f"<t:Body>{QUERY}</t:Body></s:Envelope>")
+    with pytest.raises(SoapFaultError) as raised:
+        read_message(envelope, V11)
+    assert raised.value.code == "GW-SOAP-ENVELOPE"
+    assert raised.value.problems[0].pointer == "/Envelope/Body"
+
+
+def test_cdata_text_after_body_is_refused() -> None:
+    """Text hidden in a CDATA section after the Body is text all the same."""
+    with pytest.raises(SoapFaultError) as raised:
+        read_message(parsed(SOAP12, after="<![CDATA[<s:Body/>]]>"), V12)
+    assert raised.value.code == "GW-SOAP-ENVELOPE"
+
+
+def test_unqualified_header_block_is_refused() -> None:
+    """Header blocks must be namespace-qualified (SOAP 1.1 §4.2, 1.2 §5.2.1)."""
+    with pytest.raises(SoapFaultError) as raised:
+        read_message(parsed(SOAP12, "<Plain>1</Plain>"), V12)
+    assert raised.value.code == "GW-SOAP-HEADER"
