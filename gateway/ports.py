@@ -37,7 +37,7 @@ class AcceptedMessage:
     message_type: str
     channel: str
     received_at: str
-    sha256: str
+    sha256: str                                # of ``body``: the bytes as received
     body: bytes
     canonical_json: bytes
     receipt_xml: bytes
@@ -46,6 +46,7 @@ class AcceptedMessage:
     outbox: tuple[OutboundMessage, ...]
     status: str = "submitted"                  # conversation status: submitted | parked
     event_detail: dict[str, Any] = field(default_factory=dict)
+    document_digest: str = ""                  # of the business document (exclusive C14N)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class StoredReceipt:
     sha256: str
     receipt_xml: bytes
     receipt: dict[str, Any]
+    document_digest: str | None = None
 
 
 @dataclass(frozen=True)

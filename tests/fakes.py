@@ -106,7 +106,8 @@ class FakeJournal:
         if existing is not None:
             return existing, False
         stored = StoredReceipt(message.receipt_id, message.conversation_id, message.sha256,
-                               message.receipt_xml, message.receipt)
+                               message.receipt_xml, message.receipt,
+                               message.document_digest or None)
         self.messages[key] = message
         self.receipts[key] = stored
         now = utc_now_iso()

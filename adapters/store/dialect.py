@@ -24,13 +24,22 @@ class Dialect:
     skip_locked: str          # appended to a claim's SELECT: lock rows, skip locked ones
     json_texts: str           # a sub-SELECT of the strings of a JSON array parameter ``?``
     json_ints: str            # a sub-SELECT of the integers of a JSON array parameter ``?``
+    table_exists: str         # a SELECT with one row if the table named by ``?`` exists
 
     def sql(self, template: str) -> str:
         return _render(self, template)
 
     def schema(self) -> list[str]:
         """The DDL statements, one by one (each ``CREATE … IF NOT EXISTS``)."""
-        return [s.strip() for s in self.sql(SCHEMA).split(";") if s.strip()]
+        return _statements(self.sql(SCHEMA))
+
+    def migration(self, version: int) -> list[str]:
+        """The statements that bring a journal of ``version - 1`` to ``version``."""
+        return _statements(self.sql(MIGRATIONS[version]))
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
 
 
 @functools.lru_cache(maxsize=256)
@@ -42,7 +51,21 @@ def _render(dialect: Dialect, template: str) -> str:
     return filled.replace("?", dialect.placeholder) if dialect.placeholder != "?" else filled
 
 
+#: The version of the tables below. A journal made by an older gateway is brought up to date
+#: at start-up by the ``MIGRATIONS`` after its version (``journal_meta``; a journal with tables
+#: but no ``journal_meta`` is version 1), then ``SCHEMA`` creates whatever table is missing.
+SCHEMA_VERSION = 2
+
+MIGRATIONS: dict[int, str] = {
+    # 2: the digest of the business document (exclusive C14N), the same whatever the channel
+    2: "ALTER TABLE messages ADD COLUMN document_digest TEXT",
+}
+
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS blobs (
     sha256 TEXT PRIMARY KEY,
     body {blob} NOT NULL
@@ -56,6 +79,7 @@ CREATE TABLE IF NOT EXISTS messages (
     channel TEXT NOT NULL,
     received_at TEXT NOT NULL,
     sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    document_digest TEXT,
     status TEXT NOT NULL,
     reference TEXT,
     canonical_json {blob},

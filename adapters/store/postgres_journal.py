@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from adapters.store.dialect import Dialect
-from adapters.store.sql_journal import SqlJournal
+from adapters.store.sql_journal import SqlJournal, prepare_tables
 from gateway.errors import ConfigurationError
 
 POSTGRES = Dialect(
@@ -39,6 +39,8 @@ POSTGRES = Dialect(
     skip_locked=" FOR UPDATE SKIP LOCKED",
     json_texts="SELECT jsonb_array_elements_text(CAST(? AS jsonb))",
     json_ints="SELECT CAST(jsonb_array_elements_text(CAST(? AS jsonb)) AS BIGINT)",
+    table_exists="SELECT 1 FROM information_schema.tables"
+                 " WHERE table_schema = current_schema() AND table_name = ?",
 )
 
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -91,5 +93,4 @@ class PostgresJournal(SqlJournal):
             if self.schema is not None:
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                     sql.Identifier(self.schema)))
-            for statement in self.dialect.schema():
-                conn.execute(statement)
+            prepare_tables(conn.cursor(), self.dialect)

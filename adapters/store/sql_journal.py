@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Self, TypeVar
 
-from adapters.store.dialect import Dialect
+from adapters.store.dialect import SCHEMA_VERSION, Dialect
 from adapters.store.group_commit import GroupCommitWriter
-from gateway.errors import ServiceUnavailable
+from gateway.errors import ConfigurationError, ServiceUnavailable
 from gateway.pipeline.exchange import utc_now_iso
 from gateway.ports import (
     AcceptedMessage,
@@ -70,12 +70,8 @@ class SqlJournal:
         return True
 
     def _create_schema(self) -> None:
-        conn = self._connect()
-        try:
-            for statement in self.dialect.schema():
-                conn.execute(statement)
-        finally:
-            conn.close()
+        """Create or migrate the tables (a subclass runs ``prepare_tables`` in a transaction)."""
+        raise NotImplementedError
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -193,9 +189,46 @@ class SqlJournal:
             conn.close()
 
 
+# --- tables ----------------------------------------------------------------------------------
+
+
+def prepare_tables(cur: Any, d: Dialect) -> int:
+    """Create the tables, or bring an older journal's up to date; the version before.
+
+    Runs inside the caller's transaction (held so that instances starting together do not
+    race). A journal newer than this gateway is refused rather than written with old SQL.
+    """
+    version = _journal_version(cur, d)
+    if version > SCHEMA_VERSION:
+        raise ConfigurationError(f"the journal has schema version {version}; this gateway knows "
+                                 f"up to {SCHEMA_VERSION}: upgrade the gateway")
+    for step in range(version + 1, SCHEMA_VERSION + 1) if version else ():
+        for statement in d.migration(step):
+            cur.execute(statement)
+    for statement in d.schema():
+        cur.execute(statement)
+    if version != SCHEMA_VERSION:
+        cur.execute(d.sql("DELETE FROM journal_meta WHERE name = 'schema_version'"))
+        cur.execute(d.sql("INSERT INTO journal_meta (name, value) VALUES ('schema_version', ?)"),
+                    (str(SCHEMA_VERSION),))
+    return version
+
+
+def _journal_version(cur: Any, d: Dialect) -> int:
+    """0 for an empty database, 1 for a journal from before versions were kept, else its own."""
+    cur.execute(d.sql(d.table_exists), ("journal_meta",))
+    if cur.fetchone() is not None:
+        cur.execute(d.sql("SELECT value FROM journal_meta WHERE name = 'schema_version'"))
+        row = cur.fetchone()
+        return int(row[0]) if row else 1
+    cur.execute(d.sql(d.table_exists), ("messages",))
+    return 1 if cur.fetchone() is not None else 0
+
+
 # --- operations run inside the writer's transaction ------------------------------------------
 
-_FIND = ("SELECT receipt_id, conversation_id, sha256, receipt_xml, receipt_json FROM messages"
+_FIND = ("SELECT receipt_id, conversation_id, sha256, receipt_xml, receipt_json,"
+         " document_digest FROM messages"
          " WHERE partner_id = ? AND idempotency_key = ?")
 
 
@@ -206,11 +239,11 @@ def _record(d: Dialect, cur: Any, m: AcceptedMessage) -> tuple[StoredReceipt, bo
     cur.execute(d.sql(
         "INSERT INTO messages (receipt_id, conversation_id, partner_id, idempotency_key,"
         " message_type, channel, received_at, sha256, status, reference, canonical_json,"
-        " receipt_xml, receipt_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " receipt_xml, receipt_json, document_digest) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (partner_id, idempotency_key) DO NOTHING"),
         (m.receipt_id, m.conversation_id, m.partner_id, m.idempotency_key, m.message_type,
          m.channel, m.received_at, m.sha256, m.status, m.reference, m.canonical_json,
-         m.receipt_xml, json.dumps(m.receipt)))
+         m.receipt_xml, json.dumps(m.receipt), m.document_digest or None))
     if cur.rowcount == 0:           # the key is taken: store nothing, not even the body
         if new_blob:
             cur.execute(d.sql("DELETE FROM blobs WHERE sha256 = ?"), (m.sha256,))
@@ -229,7 +262,8 @@ def _record(d: Dialect, cur: Any, m: AcceptedMessage) -> tuple[StoredReceipt, bo
             " content_type, created_at) VALUES (?,?,?,?,?,?,?,?,?)"),
             [(o.id, o.conversation_id, o.kind, o.exchange, o.routing_key, json.dumps(o.headers),
               o.body, o.content_type, now) for o in m.outbox])
-    receipt = StoredReceipt(m.receipt_id, m.conversation_id, m.sha256, m.receipt_xml, m.receipt)
+    receipt = StoredReceipt(m.receipt_id, m.conversation_id, m.sha256, m.receipt_xml, m.receipt,
+                            m.document_digest or None)
     return receipt, True
 
 
@@ -375,7 +409,8 @@ def _dicts(cur: Any, rows: Iterable[Any]) -> list[dict[str, Any]]:
 
 def _stored(row: dict[str, Any]) -> StoredReceipt:
     return StoredReceipt(row["receipt_id"], row["conversation_id"], row["sha256"],
-                         bytes(row["receipt_xml"]), json.loads(row["receipt_json"]))
+                         bytes(row["receipt_xml"]), json.loads(row["receipt_json"]),
+                         row["document_digest"])
 
 
 def _notification(row: dict[str, Any]) -> Notification:

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from adapters.store.dialect import Dialect
-from adapters.store.sql_journal import SqlJournal
+from adapters.store.sql_journal import SqlJournal, prepare_tables
 
 SQLITE = Dialect(
     name="sqlite",
@@ -26,6 +26,7 @@ SQLITE = Dialect(
     skip_locked="",
     json_texts="SELECT value FROM json_each(?)",
     json_ints="SELECT value FROM json_each(?)",
+    table_exists="SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
 )
 
 
@@ -45,7 +46,13 @@ class SqliteJournal(SqlJournal):
 
     def _create_schema(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        super()._create_schema()
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")      # one process at a time creates or migrates
+            prepare_tables(conn.cursor(), self.dialect)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=30,

@@ -40,6 +40,7 @@ class ReceiptInfo:
     message_id: str
     sha256: str
     status: str = "accepted"
+    document_digest: str = ""
     duplicate: bool = False
     stated_version: str | None = None   # the version the document stated (e.g. 3.7), if any
 
@@ -51,6 +52,8 @@ class ReceiptInfo:
             "message_version": self.message_version, "message_id": self.message_id,
             "sha256": self.sha256, "status": self.status,
         }
+        if self.document_digest:
+            out["document_digest"] = self.document_digest
         if self.stated_version is not None:
             out["stated_version"] = self.stated_version
         return out
@@ -67,6 +70,7 @@ class ReceiptInfo:
         _leaf(root, "StatedVersion", self.stated_version)
         _leaf(root, "MessageID", self.message_id)
         _leaf(root, "SHA256", self.sha256)
+        _leaf(root, "DocumentDigest", self.document_digest or None)
         _leaf(root, "Status", self.status)
         return root
 

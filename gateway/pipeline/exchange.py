@@ -27,13 +27,14 @@ def new_id() -> str:
 class Exchange:
     """A message on its way in: what arrived, what we learnt, what we will answer."""
 
-    body: bytes
+    body: bytes                                      # the bytes received (SOAP: the envelope)
     channel: str                                     # "http", "soap11", "soap12"
     authorization: str | None = None
     idempotency_header: str | None = None            # Idempotency-Key or WS-Addressing MessageID
     id: str = field(default_factory=new_id)          # becomes the receipt id
     received_at: str = field(default_factory=utc_now_iso)
-    sha256: str = ""
+    sha256: str = ""                                 # SHA-256 of ``body``, the bytes received
+    document_digest: str = ""                        # SHA-256 of the document's exc-C14N form
     document: etree._Element | None = None           # the business document (SOAP: Body child)
     wire_bytes: bytes | None = None                  # what came over the wire, if not ``body``
     partner: Partner | None = None

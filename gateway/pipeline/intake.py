@@ -91,6 +91,7 @@ class IntakeService:
             receipt_id=ex.id, conversation_id=ex.conversation_id, partner_id=ex.partner.id,
             idempotency_key=ex.idempotency_key, message_type=ex.message_type.id,
             channel=ex.channel, received_at=ex.received_at, sha256=ex.sha256, body=ex.body,
+            document_digest=ex.document_digest,
             canonical_json=ex.canonical_json, receipt_xml=document, receipt=receipt.as_dict(),
             reference=ex.routing_attributes.get("reference") or None,
             outbox=tuple(ex.outbox),
@@ -121,14 +122,15 @@ class IntakeService:
             receipt_id=ex.id, conversation_id=ex.conversation_id, received_at=ex.received_at,
             partner_id=ex.partner.id, message_type=ex.message_type.id,
             message_name=ex.message_type.name, message_version=ex.message_type.version,
-            message_id=ex.idempotency_key, sha256=ex.sha256,
+            message_id=ex.idempotency_key, sha256=ex.sha256, document_digest=ex.document_digest,
             status="parked" if ex.parked_reason else "accepted",
             stated_version=ex.stated_version,
         )
 
     def _repeat(self, ex: Exchange, stored: StoredReceipt) -> Answer:
         assert ex.message_type is not None
-        if stored.sha256 != ex.sha256:
+        # the same document is the same message, whatever the channel or envelope it came in
+        if (stored.document_digest or stored.sha256) != (ex.document_digest or ex.sha256):
             raise DuplicateConflict(
                 f"message id {ex.idempotency_key.split(':', 2)[-1]!r} was already used for a "
                 f"different document (receipt {stored.receipt_id}); use a new reference",

@@ -10,9 +10,12 @@ rejection. Steps never touch the network or the journal.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
+
+from lxml import etree
 
 from gateway.canonical.kinds import CanonicalKinds
 from gateway.canonical.model import to_json_bytes
@@ -41,8 +44,20 @@ def parse(limits: XmlLimits) -> Step:
     def step(ex: Exchange) -> Exchange:
         if ex.document is None:      # SOAP adapters hand over the Body's child, already parsed
             ex.document = parse_untrusted(ex.body, limits).getroot()
+        ex.document_digest = document_digest(ex.document)
         return ex
     return step
+
+
+def document_digest(document: etree._Element) -> str:
+    """The SHA-256 of the business document in exclusive C14N (no comments).
+
+    The same document has the same digest whatever carried it: posted as plain XML, or as the
+    child of a SOAP Body (exclusive C14N leaves out the envelope's namespace declarations),
+    with another encoding, attribute order or whitespace inside tags.
+    """
+    return hashlib.sha256(etree.tostring(document, method="c14n", exclusive=True,
+                                         with_comments=False)).hexdigest()
 
 
 def identify(registry: MessageTypeRegistry) -> Step:
@@ -64,14 +79,14 @@ def authorise(partners: PartnerRegistry) -> Step:
 
 
 def idempotency_key(ex: Exchange) -> Exchange:
-    """The document's own message id, else the sender's header, else the body's SHA-256."""
+    """The document's own message id, else the sender's header, else the document digest."""
     assert ex.message_type is not None
     if ex.document_message_id:
         ex.idempotency_key = f"doc:{ex.message_type.family}:{ex.document_message_id}"
     elif ex.idempotency_header:
         ex.idempotency_key = f"hdr:{ex.idempotency_header.strip()[:200]}"
     else:
-        ex.idempotency_key = f"sha256:{ex.sha256}"
+        ex.idempotency_key = f"digest:{ex.document_digest}"
     return ex
 
 

@@ -364,7 +364,8 @@ def test_journal_uses_existing_schema_named_by_libpq_options(postgres_url: str) 
     tables = stored(postgres_url, "SELECT table_name FROM information_schema.tables"
                     " WHERE table_schema = %s ORDER BY table_name", schema)
     assert [t for (t,) in tables] == [
-        "blobs", "conversations", "events", "messages", "notifications", "outbox"]
+        "blobs", "conversations", "events", "journal_meta", "messages", "notifications",
+        "outbox"]
 
 
 def test_journal_rejects_schema_name_that_is_not_a_plain_identifier() -> None:
@@ -448,3 +449,24 @@ def test_two_gateways_on_one_schema_store_a_declaration_sent_to_both_once(
     finally:
         for running in gateways:
             running.stop()
+
+
+# --- schema versions -------------------------------------------------------------------------
+
+
+def test_journal_from_before_versions_is_migrated_at_open(
+        journals: Callable[[], PostgresJournal], postgres_url: str) -> None:
+    """A PostgreSQL journal without journal_meta and document_digest gets both when opened."""
+    journals().close()
+    conninfo, _ = postgres_conninfo(postgres_url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("DROP TABLE journal_meta")
+        conn.execute("ALTER TABLE messages DROP COLUMN document_digest")
+
+    journal = journals()
+    message = accepted()
+    run(journal.record(message))
+
+    assert stored(postgres_url, "SELECT value FROM journal_meta") == [("2",)]
+    assert stored(postgres_url, "SELECT COUNT(document_digest) FROM messages") == [(0,)]
+    assert journal.find(ALPHA, message.idempotency_key) is not None

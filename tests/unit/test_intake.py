@@ -206,15 +206,18 @@ def test_intake_asycuda_idempotency_key_comes_from_header(world: World) -> None:
     assert answer.content["message_id"] == "hdr:KEY-0001"
 
 
-def test_intake_asycuda_idempotency_key_falls_back_to_body_sha256(world: World) -> None:
-    """Without a header, an ASYCUDA SAD is keyed by the SHA-256 of its bytes."""
+def test_intake_asycuda_idempotency_key_falls_back_to_document_digest(world: World) -> None:
+    """Without a header, an ASYCUDA SAD is keyed by the SHA-256 of its exclusive C14N form."""
     journal = FakeJournal()
     body = build_sad(2, reference="REF-SHA-1")
 
     answer = _submit(world.intake(journal), body)
 
     assert answer.accepted
-    expected = f"sha256:{hashlib.sha256(body).hexdigest()}"
+    canonical = etree.tostring(etree.fromstring(body), method="c14n", exclusive=True)
+    expected = f"digest:{hashlib.sha256(canonical).hexdigest()}"
+    assert _text(_verified(world, answer), "DocumentDigest") == expected.split(":")[1]
+    assert _text(_verified(world, answer), "SHA256") == hashlib.sha256(body).hexdigest()
     assert journal.recorded[0].idempotency_key == expected
     assert _text(_verified(world, answer), "MessageID") == expected
     assert journal.recorded[0].outbox[0].routing_key == "declaration.import.MK001005"

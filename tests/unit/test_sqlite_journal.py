@@ -212,3 +212,55 @@ def test_writer_survives_a_caller_that_gave_up(tmp_path: Path) -> None:
         assert ran == [] and writer.alive
     finally:
         writer.stop()
+
+
+def _downgrade_to_version_1(path: Path) -> None:
+    """Make the journal at ``path`` look like one written before schema versions were kept."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE journal_meta")
+    conn.execute("ALTER TABLE messages DROP COLUMN document_digest")
+    conn.commit()
+    conn.close()
+
+
+def test_journal_from_before_versions_is_migrated_at_open(tmp_path: Path) -> None:
+    """A journal without journal_meta and without document_digest gets both when opened."""
+    path = tmp_path / "old.db"
+    SqliteJournal(path).open().close()
+    _downgrade_to_version_1(path)
+
+    journal = SqliteJournal(path).open()
+    try:
+        stored, created = run(journal.record(_accepted_with_digest()))
+        assert created and stored.document_digest == "d" * 64
+        assert journal.find("broker-alpha", "doc:wco:MIGRATED").document_digest == "d" * 64
+    finally:
+        journal.close()
+    conn = sqlite3.connect(path)
+    version = conn.execute("SELECT value FROM journal_meta WHERE name = 'schema_version'")
+    assert version.fetchone() == ("2",)
+    conn.close()
+
+
+def test_journal_newer_than_the_gateway_is_refused(tmp_path: Path) -> None:
+    """A journal stating a schema version this gateway does not know is not opened."""
+    from gateway.errors import ConfigurationError
+
+    path = tmp_path / "new.db"
+    SqliteJournal(path).open().close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE journal_meta SET value = '99' WHERE name = 'schema_version'")
+    conn.commit()
+    conn.close()
+
+    with pytest.raises(ConfigurationError, match="schema version 99"):
+        SqliteJournal(path).open()
+
+
+def _accepted_with_digest() -> AcceptedMessage:
+    return AcceptedMessage(
+        receipt_id=uuid.uuid4().hex, conversation_id=uuid.uuid4().hex, partner_id="broker-alpha",
+        idempotency_key="doc:wco:MIGRATED", message_type="wco-dec-3.6", channel="http",
+        received_at="2026-12-01T10:00:00.000Z", sha256="a" * 64, body=b"<x/>",
+        canonical_json=b"{}", receipt_xml=b"<r/>", receipt={}, reference=None, outbox=(),
+        document_digest="d" * 64)
