@@ -14,9 +14,10 @@ fault carries the signed ``gw:Rejection`` with the structured problems: in the `
 — for a 1.1 MustUnderstand fault, which concerns headers, not the Body (SOAP 1.1 §4.4) — in a
 ``gw:Fault`` header entry.
 
-For idempotency and the receipt's SHA-256, the submitted document is the declaration inside
-the Body in exclusive-C14N form (``submitted_bytes``), so a resent declaration in a new
-envelope is recognised.
+The journal keeps the envelope as received (the receipt's ``SHA256`` is of those bytes); the
+business document is the Body's child, whose exclusive-C14N digest (``DocumentDigest``, computed
+by the intake's parse step) is the same as for the same document posted as plain XML — so a
+resent declaration in a new envelope, or by the other channel, is recognised.
 
 The WSDL's ``soap:address`` is ``GATEWAY_PUBLIC_URL`` + ``/soap``. It is never taken from the
 request (``Host``, ``X-Forwarded-Host``, ``X-Forwarded-Proto``, ``Forwarded``): anyone can send
@@ -123,19 +124,14 @@ async def _read_request(gateway: Gateway, request: Request, version: SoapVersion
     return raw, message
 
 
-def submitted_bytes(document: etree._Element) -> bytes:
-    """The bytes the intake hashes and journals for a SOAP declaration: its exclusive C14N."""
-    return etree.tostring(document, method="c14n", exclusive=True)
-
-
 async def _submit(gateway: Gateway, admission: Admission, ex: Exchange, version: SoapVersion,
                   document: etree._Element, raw: bytes) -> Response:
     try:
         with admission.slot():
             answer = await gateway.intake.submit(Exchange(
-                body=submitted_bytes(document), channel=ex.channel, id=ex.id,
+                body=raw, channel=ex.channel, id=ex.id,
                 received_at=ex.received_at, authorization=ex.authorization,
-                idempotency_header=ex.idempotency_header, document=document, wire_bytes=raw))
+                idempotency_header=ex.idempotency_header, document=document))
     except GatewayError as err:
         return fault(version, gateway.intake.reject(ex, err))
     if not answer.accepted:

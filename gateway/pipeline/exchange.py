@@ -36,7 +36,6 @@ class Exchange:
     sha256: str = ""                                 # SHA-256 of ``body``, the bytes received
     document_digest: str = ""                        # SHA-256 of the document's exc-C14N form
     document: etree._Element | None = None           # the business document (SOAP: Body child)
-    wire_bytes: bytes | None = None                  # what came over the wire, if not ``body``
     partner: Partner | None = None
     message_type: MessageType | None = None
     document_message_id: str | None = None

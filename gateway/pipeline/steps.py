@@ -93,7 +93,7 @@ def idempotency_key(ex: Exchange) -> Exchange:
 def validate(registry: MessageTypeRegistry) -> Step:
     def step(ex: Exchange) -> Exchange:
         assert ex.message_type is not None and ex.document is not None
-        problems = registry.validate(ex.message_type, ex.document, ex.wire_bytes or ex.body)
+        problems = registry.validate(ex.message_type, ex.document, ex.body)
         if problems:
             raise InvalidMessage(
                 f"the {ex.message_type.name} does not conform to its schema "
@@ -105,7 +105,7 @@ def validate(registry: MessageTypeRegistry) -> Step:
 def map_to_canonical(mappings: dict[str, Mapping], kinds: CanonicalKinds) -> Step:
     def step(ex: Exchange) -> Exchange:
         assert ex.message_type is not None and ex.document is not None
-        plain = mappings[ex.message_type.mapping_file].apply(ex.document, ex.wire_bytes or ex.body)
+        plain = mappings[ex.message_type.mapping_file].apply(ex.document, ex.body)
         kind = kinds.get(ex.message_type.canonical_kind)
         ex.canonical = kind.build(plain)
         kind.check(ex.canonical, ex.message_type.rules)   # the kind's rules + the format's

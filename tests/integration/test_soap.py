@@ -74,7 +74,8 @@ def test_zeep_submit_declaration_returns_receipt(
     assert receipt.MessageID == f"doc:wco:{lrn}"
     assert receipt.Status == "accepted"
     c14n = etree.tostring(declaration, method="c14n", exclusive=True)
-    assert hashlib.sha256(c14n).hexdigest() == receipt.SHA256
+    assert hashlib.sha256(c14n).hexdigest() == receipt.DocumentDigest
+    assert hashlib.sha256(wire.seen[-1].request.body).hexdigest() == receipt.SHA256
     journal = gateway_server.gateway.journal
     history = journal.conversation(conversation_id)["history"]
     assert history[0]["event"] == "submitted" and history[0]["channel"] == port
