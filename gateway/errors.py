@@ -3,27 +3,37 @@
 Every error the gateway raises about a message or a request is a ``GatewayError``. Each one
 carries a stable ``code`` (the same string shows in logs, HTTP bodies, SOAP faults and
 dead-letter headers), whether retrying can help (``retryable``), the HTTP status it maps to,
-and the structured ``problems`` a partner can act on::
+and the structured ``problems`` a partner can act on. What every code means and how to fix it
+is in one table, ``gateway/problem_codes.py`` (``docs/problem-codes.md`` is generated from
+it); a raise site may name a more precise code than its class's (``code=…``)::
 
-    GatewayError
-    ├── RequestError                 the sender's fault; retrying the same bytes cannot help
-    │   ├── PayloadTooLarge          413  body over the configured size (checked before parsing)
-    │   ├── UnsupportedMediaType     415  wrong or missing content type
-    │   ├── NotAcceptable            406  no representation the client accepts
-    │   ├── UnsafeXml                400  DOCTYPE, entities, XInclude, too deep, too many elements
-    │   ├── MalformedXml             400  not well-formed
-    │   ├── UnknownMessageType       400  root element not in the message-type registry
-    │   ├── InvalidMessage           400  schema, mapping or business-rule problems (all of them)
-    │   ├── Unauthenticated          401  missing, unknown or wrong credentials
-    │   ├── Forbidden                403  partner may not send this message type
-    │   ├── DuplicateConflict        409  message id reused for a different document
-    │   └── NotFound                 404
-    ├── SignatureInvalid             a signed message (bus or XML) failed verification
-    ├── NoRoute                      a valid message matched no route (operator's problem)
-    ├── MappingFailed                a mapping specification could not be applied (names the path)
-    ├── ConfigurationError           bad configuration found at start-up
-    ├── TooBusy                 429  more requests in flight than the gateway takes (retryable)
-    └── ServiceUnavailable      503  the journal cannot take the message (retryable)
+    class                            HTTP  default code (more precise codes at raise sites)
+    GatewayError                     500  GW-ERROR
+    ├── RequestError                 400  GW-REQUEST      the sender's fault; resending cannot help
+    │   ├── PayloadTooLarge          413  GW-SIZE-LIMIT   body over the limit (before parsing)
+    │   ├── UnsupportedMediaType     415  GW-MEDIA-TYPE
+    │   ├── NotAcceptable            406  GW-NOT-ACCEPTABLE
+    │   ├── UnsafeXml                400  GW-XML-UNSAFE   raised as GW-XML-DTD, GW-XML-DEPTH…
+    │   ├── MalformedXml             400  GW-XML-MALFORMED  (also GW-XML-EMPTY, GW-SOAP-ENVELOPE)
+    │   ├── UnknownMessageType       400  GW-MSG-UNKNOWN-TYPE  (GW-MSG-UNSUPPORTED-VERSION)
+    │   ├── InvalidMessage           400  GW-MSG-INVALID  raised as GW-XSD-INVALID, GW-MAP-INVALID…
+    │   ├── Unauthenticated          401  GW-AUTH-UNAUTHENTICATED
+    │   ├── Forbidden                403  GW-AUTH-FORBIDDEN
+    │   ├── DuplicateConflict        409  GW-DUPLICATE-CONFLICT  same id, different document
+    │   ├── NotFound                 404  GW-NOT-FOUND
+    │   ├── InvalidNumber            400  GW-NUMBER-INVALID   (gateway/numbers.py)
+    │   ├── SoapFaultError           400  GW-SOAP  raised as GW-SOAP-BODY… (adapters/http/)
+    │   └── MustUnderstandFault      400  GW-SOAP-MUST-UNDERSTAND  answered as HTTP 500
+    ├── SignatureInvalid             400  GW-SIGNATURE-INVALID  (and GW-SIGNATURE-DIGEST…)
+    ├── NoRoute                      -    GW-ROUTE-NONE   matched no route: parked, not refused
+    ├── MappingFailed                400  GW-MAP-FAILED   a mapping specification cannot apply
+    ├── ConfigurationError           -    GW-CONFIG       bad configuration found at start-up
+    ├── InvalidDecision              -    GW-DECISION-INVALID   (gateway/decision_notifications.py)
+    ├── UnknownConversation          -    GW-DECISION-UNKNOWN-CONVERSATION     (same module)
+    ├── TooBusy                      429  GW-BUSY         too many requests in flight (retryable)
+    └── ServiceUnavailable           503  GW-UNAVAILABLE  the journal cannot take it (retryable)
+
+(``-``: never the answer to a request; the class keeps the base's 500.)
 """
 
 from __future__ import annotations
