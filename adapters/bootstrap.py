@@ -29,12 +29,13 @@ from gateway.bus_topology import Topology
 from gateway.canonical.kinds import CanonicalKinds, default_kinds
 from gateway.checking import DocumentChecker
 from gateway.decision_notifications import DecisionService
+from gateway.documents.answers import AnswerFormats
 from gateway.errors import ConfigurationError
 from gateway.mapping.engine import Mapping, load_mapping
 from gateway.message_types import MessageTypeRegistry
 from gateway.metrics import Metrics
 from gateway.partners import PartnerRegistry
-from gateway.pipeline import steps
+from gateway.pipeline.assembly import check_pipelines, intake_pipelines
 from gateway.pipeline.intake import IntakeService
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
@@ -205,13 +206,14 @@ def build_gateway(settings: Settings, *, gateway_url: str = "",
     journal = open_journal(settings)
     prom = metrics if isinstance(metrics, PrometheusMetrics) else PrometheusMetrics()
     limits = XmlLimits(settings.max_body_bytes, settings.max_depth, settings.max_elements)
-    intake = IntakeService(
-        front=[steps.authenticate(partners), steps.parse(limits), steps.identify(registry),
-               steps.authorise(partners), steps.idempotency_key],
-        back=[steps.validate(registry),
-              steps.map_to_canonical(mappings, kinds),
-              steps.route(routing, topology.parking_exchange), steps.sign_outbound(signer_key)],
-        journal=journal, signer=signer, metrics=prom, problem_cap=settings.problem_cap)
+    pipelines = intake_pipelines(
+        partners=partners, limits=limits, registry=registry, mappings=mappings, kinds=kinds,
+        routing=routing, parking_exchange=topology.parking_exchange, bus_key=signer_key)
+    answers = AnswerFormats()
+    answers.check((mt.id, mt.answer) for mt in registry)
+    intake = IntakeService(front=pipelines.front, back=pipelines.back, journal=journal,
+                           signer=signer, metrics=prom, problem_cap=settings.problem_cap,
+                           answers=answers)
     decisions = DecisionService(trust=trust, signer=signer, conversations=journal,
                                 partners=partners, metrics=prom, country=settings.country,
                                 agency=settings.agency)
@@ -235,9 +237,8 @@ def document_checker(settings: Settings) -> DocumentChecker:
     """The intake's own checks (same steps), for ``gateway validate``."""
     registry, mappings, kinds = load_formats(settings)
     limits = XmlLimits(settings.max_body_bytes, settings.max_depth, settings.max_elements)
-    return DocumentChecker([steps.parse(limits), steps.identify(registry),
-                            steps.validate(registry),
-                            steps.map_to_canonical(mappings, kinds)])
+    return DocumentChecker(check_pipelines(limits=limits, registry=registry, mappings=mappings,
+                                           kinds=kinds))
 
 
 def _check_routes(routing: RoutingTable, topology: Topology) -> None:

@@ -7,12 +7,11 @@ the same problem codes, pointers, lines and columns as a real submission.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gateway.errors import GatewayError, Problem
+from gateway.pipeline.assembly import CheckPipelines
 from gateway.pipeline.exchange import Exchange
-from gateway.pipeline.steps import Step
 
 
 @dataclass
@@ -25,16 +24,16 @@ class CheckResult:
 
 @dataclass
 class DocumentChecker:
-    steps: Sequence[Step]            # parse, identify, validate, map_to_canonical
+    pipelines: CheckPipelines        # the intake's own steps: parse, identify, validate, map
 
     def check(self, body: bytes) -> CheckResult:
         ex = Exchange(body=body, channel="file")
         try:
-            for step in self.steps:
-                step(ex)
+            ex = self.pipelines.identify.run(ex)
+            assert ex.message_type is not None
+            ex = self.pipelines.check[ex.message_type.canonical_kind].run(ex)
         except GatewayError as err:
             return CheckResult(False, ex.message_type.id if ex.message_type else None,
                                err.message, list(err.problems))
         assert ex.message_type is not None
-        items = len(getattr(ex.canonical, "goods_items", []) or [])
-        return CheckResult(True, ex.message_type.id, f"{items} goods item(s)")
+        return CheckResult(True, ex.message_type.id, ex.summary)

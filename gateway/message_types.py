@@ -48,6 +48,8 @@ class MessageType:
     message_id_xpath: str | None = None
     rules: tuple[str, ...] = ()          # named business rules of the format (canonical kinds)
     accepted_versions: tuple[str, ...] = ()   # versions a document may state; () = version only
+    answer: str = "gateway-receipt"      # answer format: our receipt, or the format's own
+    soap_operation: str | None = None    # the SOAP operation that carries it (None: not by SOAP)
 
     def accepts_version(self, stated: str | None) -> bool:
         """Whether a document stating ``stated`` (None or "": nothing) belongs to this entry."""
@@ -220,6 +222,8 @@ def _entry(item: dict[str, Any]) -> MessageType:
             message_id_xpath=item.get("message_id_xpath"),
             rules=_rule_names(item),
             accepted_versions=_accepted_versions(item),
+            answer=item.get("answer", "gateway-receipt"),
+            soap_operation=item.get("soap_operation"),
         )
     except KeyError as exc:
         raise ConfigurationError(f"message type entry {item.get('id')!r} lacks {exc}") from exc

@@ -1,10 +1,20 @@
-"""Canonical kinds: how to build, check and route each kind of canonical message.
+"""Canonical kinds: each family of canonical message as one registered unit.
 
-A message type in the registry names its ``canonical_kind`` and, optionally, the named
-business rules of its format (``rules = ["lrn-required"]``); this module says what a kind is
-in code: its class, the rules any document of the kind must pass whatever its dialect, the
-named rules a message type may choose from, and the attributes the routing table may match
-on. ``CanonicalKinds.check_message_types`` refuses, at start-up, a message type naming an
+A message type in the registry (``config/message_types.toml``) names its ``canonical_kind``
+and, optionally, the named business rules of its format (``rules = ["lrn-required"]``). A
+kind states its own contract, so that the pipeline, the journal and the routing never reach
+into a model's attributes:
+
+* ``model`` and ``version`` — the dataclass it builds and its ``canonical_version``;
+* ``rules`` — the rules any document of the kind meets whatever its dialect, and
+  ``named_rules`` a message type may choose from;
+* ``routing_attributes`` — the values ``config/routes.toml`` may match on;
+* ``business_reference`` — the sender's own reference (a declaration's LRN, a bank file's
+  message id, a licence number, an MRN), journaled with the conversation and sent on the bus;
+* ``summary`` — one line for logs, operators and the CLI.
+
+Adding a flow adds a kind here (and its model, rules and mappings elsewhere); the pipeline is
+the same. ``CanonicalKinds.check_message_types`` refuses, at start-up, a message type naming an
 unknown kind or rule.
 """
 
@@ -14,9 +24,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gateway.canonical.declaration import CANONICAL_VERSION as DECLARATION_VERSION
 from gateway.canonical.declaration import Declaration
 from gateway.canonical.declaration_rules import DECLARATION_RULES, NAMED_DECLARATION_RULES
 from gateway.canonical.model import from_plain
+from gateway.canonical.payment import CANONICAL_VERSION as PAYMENT_VERSION
+from gateway.canonical.payment import PaymentNotification
+from gateway.canonical.payment_rules import PAYMENT_NOTIFICATION_RULES
 from gateway.errors import ConfigurationError, InvalidMessage, Problem
 
 Rule = Callable[[Any], list[Problem]]
@@ -35,11 +49,20 @@ class _MessageTypeRules(Protocol):
 
 @dataclass(frozen=True)
 class CanonicalKind:
+    """One family of canonical messages and everything the core needs to know about it."""
+
     name: str
-    build: Callable[[dict[str, Any]], Any]
-    rules: Sequence[Rule]                        # hold for every dialect
+    model: type
+    version: str
+    rules: Sequence[Rule]                                           # hold for every dialect
     routing_attributes: Callable[[Any], dict[str, str]]
+    business_reference: Callable[[Any], str | None]
+    summary: Callable[[Any], str]
     named_rules: Mapping[str, Rule] = field(default_factory=dict)   # chosen per message type
+
+    def build(self, plain: dict[str, Any]) -> Any:
+        """The canonical object from the mapping's plain data."""
+        return from_plain(self.model, plain)
 
     def check(self, canonical: Any, rules: Sequence[str] = ()) -> None:
         """Raise ``InvalidMessage`` listing every problem of the kind's rules and ``rules``."""
@@ -85,14 +108,29 @@ def declaration_attributes(declaration: Declaration) -> dict[str, str]:
         "procedure_category": (procedure.category if procedure else None) or "",
         "procedure": (procedure.requested if procedure else None) or "",
         "office": (declaration.offices.declaration if declaration.offices else None) or "",
-        "reference": declaration.header.lrn or "",
         "function_code": declaration.header.function_code or "",
     }
 
 
-DECLARATION = CanonicalKind("declaration", lambda plain: from_plain(Declaration, plain),
-                            DECLARATION_RULES, declaration_attributes, NAMED_DECLARATION_RULES)
+def declaration_summary(declaration: Declaration) -> str:
+    return f"{len(declaration.goods_items)} goods item(s)"
+
+
+DECLARATION = CanonicalKind(
+    "declaration", Declaration, DECLARATION_VERSION, DECLARATION_RULES, declaration_attributes,
+    business_reference=lambda d: d.header.lrn or None, summary=declaration_summary,
+    named_rules=NAMED_DECLARATION_RULES)
+
+
+def payment_attributes(notification: PaymentNotification) -> dict[str, str]:
+    return {"bank": notification.bank or "", "account": notification.account or ""}
+
+
+PAYMENT_NOTIFICATION = CanonicalKind(
+    "payment_notification", PaymentNotification, PAYMENT_VERSION, PAYMENT_NOTIFICATION_RULES,
+    payment_attributes, business_reference=lambda n: n.message_id or None,
+    summary=lambda n: n.summary())
 
 
 def default_kinds() -> CanonicalKinds:
-    return CanonicalKinds([DECLARATION])
+    return CanonicalKinds([DECLARATION, PAYMENT_NOTIFICATION])

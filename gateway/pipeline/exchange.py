@@ -41,8 +41,12 @@ class Exchange:
     document_message_id: str | None = None
     stated_version: str | None = None                # the version the document states, if any
     idempotency_key: str = ""
+    operation: str | None = None                     # the operation it came through (SOAP)
     canonical: Any = None
     canonical_json: bytes = b""
+    canonical_version: str = ""                      # the canonical kind's version
+    business_reference: str | None = None            # the sender's own reference (LRN, MsgId…)
+    summary: str = ""                                # one line, from the canonical kind
     routing_attributes: dict[str, str] = field(default_factory=dict)
     outbox: list[OutboundMessage] = field(default_factory=list)
     conversation_id: str = field(default_factory=new_id)

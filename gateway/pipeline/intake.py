@@ -2,8 +2,13 @@
 
 This is where the story of a submission is told in one place::
 
-    front steps -> duplicate? -> back steps -> sign receipt -> journal (one transaction,
-    with the outbox) -> answer
+    front pipeline -> duplicate? -> the kind's back pipeline -> sign the answer -> journal
+    (one transaction, with the outbox) -> answer
+
+The front pipeline (authenticate, parse, identify, authorise, idempotency key) is the same for
+every message; the back pipeline (validate, map, route, sign the bus messages) is the one of
+the message's canonical kind; the answer is built in the message type's answer format (our
+receipt, or a format's own acknowledgement).
 
 Nothing is answered "accepted" before the journal has committed the message and the
 messages to publish; a repeat gets the stored answer back byte for byte and publishes
@@ -13,13 +18,14 @@ nothing; any problem becomes a signed rejection listing every problem (capped).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from gateway import metrics as m
+from gateway.documents.answers import AnswerFormats
 from gateway.documents.receipts import ReceiptInfo, RejectionInfo
 from gateway.errors import (
     DuplicateConflict,
@@ -29,7 +35,7 @@ from gateway.errors import (
 )
 from gateway.metrics import Metrics
 from gateway.pipeline.exchange import Exchange, new_id, utc_now_iso
-from gateway.pipeline.steps import Step
+from gateway.pipeline.pipeline import Pipeline
 from gateway.ports import AcceptedMessage, MessageJournal, StoredReceipt
 from gateway.signing.xmldsig import XmlSigner
 
@@ -51,13 +57,14 @@ class Answer:
 
 @dataclass
 class IntakeService:
-    front: Sequence[Step]
-    back: Sequence[Step]
+    front: Pipeline
+    back: Mapping[str, Pipeline]                     # canonical kind -> its back pipeline
     journal: MessageJournal
     signer: XmlSigner
     metrics: Metrics
     problem_cap: int = 25
     after_commit: Callable[[], None] | None = None   # e.g. wake the outbox relay
+    answers: AnswerFormats = field(default_factory=AnswerFormats)
 
     async def submit(self, ex: Exchange) -> Answer:
         started = time.perf_counter()
@@ -79,21 +86,23 @@ class IntakeService:
         return answer
 
     async def _process(self, ex: Exchange) -> Answer:
-        self._run(self.front, ex)
+        ex = self.front.run(ex)
         assert ex.partner is not None and ex.message_type is not None
         stored = self.journal.find(ex.partner.id, ex.idempotency_key)
         if stored is not None:
             return self._repeat(ex, stored)
-        self._run(self.back, ex)
+        ex = self.back[ex.message_type.canonical_kind].run(ex)
+        assert ex.partner is not None and ex.message_type is not None
         receipt = self._receipt(ex)
-        document = self.signer.sign_to_bytes(receipt.to_xml())
+        answer_format = self.answers.get(ex.message_type.answer)
+        document = self.signer.sign_to_bytes(answer_format.receipt(receipt))
         accepted = AcceptedMessage(
             receipt_id=ex.id, conversation_id=ex.conversation_id, partner_id=ex.partner.id,
             idempotency_key=ex.idempotency_key, message_type=ex.message_type.id,
             channel=ex.channel, received_at=ex.received_at, sha256=ex.sha256, body=ex.body,
             document_digest=ex.document_digest,
             canonical_json=ex.canonical_json, receipt_xml=document, receipt=receipt.as_dict(),
-            reference=ex.routing_attributes.get("reference") or None,
+            reference=ex.business_reference,
             outbox=tuple(ex.outbox),
             status="parked" if ex.parked_reason else "submitted",
             event_detail={"parked": ex.parked_reason} if ex.parked_reason else {},
@@ -110,11 +119,6 @@ class IntakeService:
         log.info("message.accepted", sha256=ex.sha256, idempotency_key=ex.idempotency_key,
                  outbox=len(ex.outbox), **ex.log_context)
         return Answer(202, True, document, receipt.as_dict(), ex.conversation_id)
-
-    @staticmethod
-    def _run(steps: Sequence[Step], ex: Exchange) -> None:
-        for step in steps:
-            step(ex)
 
     def _receipt(self, ex: Exchange) -> ReceiptInfo:
         assert ex.partner is not None and ex.message_type is not None
@@ -157,6 +161,7 @@ class IntakeService:
         level = log.error if isinstance(err, ServiceUnavailable) else log.info
         level("message.rejected", code=err.code, problems=len(err.problems),
               http_status=err.http_status, **ex.log_context)
-        document = self.signer.sign_to_bytes(rejection.to_xml())
+        answer_format = self.answers.get(ex.message_type.answer if ex.message_type else None)
+        document = self.signer.sign_to_bytes(answer_format.rejection(rejection))
         return Answer(err.http_status, False, document, rejection.as_dict(), error=err)
 

@@ -11,7 +11,6 @@ rejection. Steps never touch the network or the journal.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -19,18 +18,18 @@ from lxml import etree
 
 from gateway.canonical.kinds import CanonicalKinds
 from gateway.canonical.model import to_json_bytes
-from gateway.errors import InvalidMessage, NoRoute
+from gateway.errors import InvalidMessage, NoRoute, RequestError
+from gateway.idempotency import sender_key
 from gateway.mapping.engine import Mapping
 from gateway.message_types import MessageTypeRegistry
 from gateway.partners import PartnerRegistry
 from gateway.pipeline.exchange import Exchange, new_id
+from gateway.pipeline.pipeline import Step
 from gateway.ports import OutboundMessage
 from gateway.routing import RoutingTable
 from gateway.signing.detached import sign_body
 from gateway.signing.keys import SigningKey
 from gateway.xml.safe_parser import XmlLimits, parse_untrusted
-
-Step = Callable[[Exchange], Exchange]
 
 
 def authenticate(partners: PartnerRegistry) -> Step:
@@ -78,13 +77,33 @@ def authorise(partners: PartnerRegistry) -> Step:
     return step
 
 
-def idempotency_key(ex: Exchange) -> Exchange:
-    """The document's own message id, else the sender's header, else the document digest."""
+def operation_matches(ex: Exchange) -> Exchange:
+    """A document submitted through a named operation (SOAP) must be one that operation takes."""
     assert ex.message_type is not None
+    if ex.operation is not None and ex.operation != ex.message_type.soap_operation:
+        expected = ex.message_type.soap_operation
+        raise RequestError(
+            f"a {ex.message_type.name} is not submitted with {ex.operation}"
+            + (f"; use {expected}" if expected else "; it is not taken over SOAP"),
+            code="GW-SOAP-OPERATION")
+    return ex
+
+
+def idempotency_key(ex: Exchange) -> Exchange:
+    """The document's own message id, else the sender's key, else the document digest.
+
+    The sender's key (``Idempotency-Key`` header, SOAP ``wsa:MessageID``) is at most 200
+    printable ASCII characters (no control characters), whitespace around it removed; a longer
+    or non-printable one is refused with ``GW-IDEMPOTENCY-KEY`` (400, located at the header or
+    the block) — whether or not the document has an id of its own — and never cut
+    (``gateway/idempotency.py``).
+    """
+    assert ex.message_type is not None
+    header = sender_key(ex.idempotency_header, ex.channel)
     if ex.document_message_id:
         ex.idempotency_key = f"doc:{ex.message_type.family}:{ex.document_message_id}"
-    elif ex.idempotency_header:
-        ex.idempotency_key = f"hdr:{ex.idempotency_header.strip()[:200]}"
+    elif header:
+        ex.idempotency_key = f"hdr:{header}"
     else:
         ex.idempotency_key = f"digest:{ex.document_digest}"
     return ex
@@ -110,6 +129,9 @@ def map_to_canonical(mappings: dict[str, Mapping], kinds: CanonicalKinds) -> Ste
         ex.canonical = kind.build(plain)
         kind.check(ex.canonical, ex.message_type.rules)   # the kind's rules + the format's
         ex.canonical_json = to_json_bytes(ex.canonical)
+        ex.canonical_version = kind.version
+        ex.business_reference = kind.business_reference(ex.canonical)
+        ex.summary = kind.summary(ex.canonical)
         ex.routing_attributes = kind.routing_attributes(ex.canonical)
         ex.routing_attributes.update(source_format=ex.message_type.id,
                                      routing_class=ex.message_type.routing_class,
@@ -154,10 +176,9 @@ def _bus_headers(ex: Exchange, extra: dict[str, str]) -> dict[str, str]:
         "x-partner": ex.partner.id,
         "x-source-format": ex.message_type.id,
         "x-canonical-kind": ex.message_type.canonical_kind,
-        "x-canonical-version": getattr(ex.canonical, "canonical_version", ""),
+        "x-canonical-version": ex.canonical_version,
         **extra,
     }
-    reference = ex.routing_attributes.get("reference")
-    if reference:
-        headers["x-reference"] = reference
+    if ex.business_reference:
+        headers["x-reference"] = ex.business_reference
     return headers

@@ -221,11 +221,11 @@ def test_check_declaration_reports_all_rules_at_once() -> None:
 # --- routing attributes and the kinds registry ---------------------------------------------
 
 def test_declaration_attributes_wco_sample() -> None:
-    """Routing attributes of the WCO sample: type, procedure, office, LRN, function code."""
+    """Routing attributes of the WCO sample: type, procedure, office, function code."""
     declaration = declaration_from("wco", fixture("wco/dec_valid_3_items.xml"))
     assert declaration_attributes(declaration) == {
         "declaration_type": "IMA", "procedure_category": "IM", "procedure": "40",
-        "office": "MK001005", "reference": "LRN-0001", "function_code": "9"}
+        "office": "MK001005", "function_code": "9"}
 
 
 def test_declaration_attributes_asycuda_sample() -> None:
@@ -233,14 +233,14 @@ def test_declaration_attributes_asycuda_sample() -> None:
     declaration = declaration_from("asycuda", fixture("asycuda/sad_valid_3_items.xml"))
     assert declaration_attributes(declaration) == {
         "declaration_type": "IM4", "procedure_category": "IM", "procedure": "4000",
-        "office": "MK001005", "reference": "SPB-2024-00417", "function_code": "9"}
+        "office": "MK001005", "function_code": "9"}
 
 
 def test_declaration_attributes_empty_declaration_gives_empty_strings() -> None:
     """A declaration with nothing set gives empty strings, never None."""
     assert declaration_attributes(Declaration()) == {
         "declaration_type": "", "procedure_category": "", "procedure": "", "office": "",
-        "reference": "", "function_code": ""}
+        "function_code": ""}
 
 
 def test_default_kinds_builds_and_checks_declarations() -> None:
@@ -251,7 +251,24 @@ def test_default_kinds_builds_and_checks_declarations() -> None:
     with pytest.raises(InvalidMessage):
         kind.check(built)
     assert "lrn-required" in kind.named_rules
-    assert kind.routing_attributes(built)["reference"] == ""
+    assert "reference" not in kind.routing_attributes(built)     # the reference is its own
+    assert kind.business_reference(built) is None
+    assert kind.business_reference(kind.build({"header": {"lrn": "LRN-9"}})) == "LRN-9"
+    assert kind.version == built.canonical_version
+    assert kind.summary(built) == "0 goods item(s)"
+
+
+def test_default_kinds_include_payment_notifications() -> None:
+    """The "payment_notification" kind states its model, version, reference and rules."""
+    from gateway.canonical.payment import PaymentNotification
+
+    kind = default_kinds().get("payment_notification")
+    built = kind.build({"message_id": "MSG-1", "transactions": []})
+    assert isinstance(built, PaymentNotification) and kind.model is PaymentNotification
+    assert kind.business_reference(built) == "MSG-1"
+    with pytest.raises(InvalidMessage) as raised:
+        kind.check(built)
+    assert [p.code for p in raised.value.problems] == ["GW-RULE-NO-PAYMENTS"]
 
 
 # --- one canonical kind whatever the dialect -----------------------------------------------

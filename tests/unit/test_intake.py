@@ -29,7 +29,7 @@ from gateway.documents.receipts import GW_NS  # noqa: E402
 from gateway.message_types import compile_schema  # noqa: E402
 from gateway.metrics import RecordingMetrics  # noqa: E402
 from gateway.partners import PartnerRegistry, hash_token, write_credentials  # noqa: E402
-from gateway.pipeline import steps  # noqa: E402
+from gateway.pipeline.assembly import intake_pipelines  # noqa: E402
 from gateway.pipeline.exchange import Exchange  # noqa: E402
 from gateway.pipeline.intake import Answer, IntakeService  # noqa: E402
 from gateway.routing import Route, RoutingTable  # noqa: E402
@@ -64,16 +64,15 @@ class World:
     def intake(self, journal: FakeJournal, metrics: RecordingMetrics | None = None, *,
                routing: RoutingTable | None = None, problem_cap: int = 25,
                after_commit: Callable[[], None] | None = None) -> IntakeService:
-        """An IntakeService with the same front and back steps as ``build_gateway``."""
+        """An IntakeService with the same pipelines as ``build_gateway`` (``intake_pipelines``)."""
         registry, mappings, kinds = self.formats
         limits = XmlLimits(SETTINGS.max_body_bytes, SETTINGS.max_depth, SETTINGS.max_elements)
+        pipelines = intake_pipelines(
+            partners=self.partners, limits=limits, registry=registry, mappings=mappings,
+            kinds=kinds, routing=routing or self.routing, parking_exchange=self.parking_exchange,
+            bus_key=self.key)
         return IntakeService(
-            front=[steps.authenticate(self.partners), steps.parse(limits),
-                   steps.identify(registry), steps.authorise(self.partners),
-                   steps.idempotency_key],
-            back=[steps.validate(registry), steps.map_to_canonical(mappings, kinds),
-                  steps.route(routing or self.routing, self.parking_exchange),
-                  steps.sign_outbound(self.key)],
+            front=pipelines.front, back=pipelines.back,
             journal=journal, signer=XmlSigner(self.key), metrics=metrics or RecordingMetrics(),
             problem_cap=problem_cap, after_commit=after_commit)
 
