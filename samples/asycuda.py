@@ -19,9 +19,11 @@ exercised with realistic input:
 
 All data is invented. Output is deterministic for a given set of arguments
 (``seed`` drives the pseudo-random quantities and prices). Only the standard
-library and lxml are used. The goods catalogue, the parties and the goods items
-(``Item`` segments) come from ``samples.asycuda_catalogue``; this module writes
-the document around them: header segments, totals and scanned documents.
+library and lxml are used. The goods catalogue and the parties are data files
+(``samples/catalogues/asycuda_goods.toml``, ``asycuda_parties.toml``, read on
+first use by ``samples.asycuda_catalogue``), the goods items (``Item`` segments)
+come from ``samples.asycuda_items``; this module writes the document around
+them: header segments, totals and scanned documents.
 
 The builder does not police its arguments: ``items`` outside 1..999, an
 ``hs_codes`` entry that is not 8 digits or a ``type_of_declaration`` that is
@@ -47,13 +49,13 @@ from decimal import Decimal, InvalidOperation, localcontext
 from lxml import etree
 
 from samples.asycuda_catalogue import (
-    _CONSIGNEES,
-    _DECLARANT,
-    _EXPORTERS,
     EUR_MKD_RATE,
     SELF_CLOSING,
     _block,
+    _consignees,
     _count,
+    _declarant,
+    _exporters,
     _leaf,
     _money,
 )
@@ -84,8 +86,8 @@ def build_sad(
         raise ValueError("items must not be negative")
     rng = random.Random(seed)
     declaration_date = date(2024, 3, 1) + timedelta(days=rng.randint(0, 200))
-    exporter_name, export_country, export_country_name = rng.choice(_EXPORTERS)
-    consignee_code, consignee_name = rng.choice(_CONSIGNEES)
+    exporter_name, export_country, export_country_name = rng.choice(_exporters())
+    consignee_code, consignee_name = rng.choice(_consignees())
     freight_eur = Decimal(rng.randint(600, 2400) * 5)
     plan = _plan_items(rng, items, hs_codes, freight_eur)
     if packages:
@@ -164,7 +166,7 @@ def build_sad(
     )
     _block(traders, "Financial", ("Financial_code", consignee_code), ("Financial_name", None))
 
-    declarant_code, declarant_name = _DECLARANT
+    declarant_code, declarant_name = _declarant()
     declarant = etree.SubElement(root, "Declarant")
     _leaf(declarant, "Declarant_code", declarant_code)
     _leaf(declarant, "Declarant_name", declarant_name)

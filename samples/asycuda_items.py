@@ -2,7 +2,7 @@
 
 Drawn from the catalogue (``asycuda_catalogue``): pseudo-random quantities and prices, freight
 apportioned by weight, customs duty and VAT, and each item's ``Item`` segment with its eight
-``Taxation_line`` and three ``Supplementary_unit`` slots. Shared with ``asycuda_samples`` only.
+``Taxation_line`` and three ``Supplementary_unit`` slots. Shared with ``asycuda`` only.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from lxml import etree
 
 from samples.asycuda_catalogue import (
-    _CATALOGUE,
     _CENT,
     EUR_MKD_RATE,
     SELF_CLOSING,
     _block,
+    _catalogue,
     _count,
     _Goods,
     _leaf,
@@ -50,7 +50,7 @@ class _ItemData:
 def _plan_items(
     rng: random.Random, items: int, hs_codes: Sequence[str] | None, freight_eur: Decimal
 ) -> list[_ItemData]:
-    goods_order = list(_CATALOGUE)
+    goods_order = list(_catalogue())
     rng.shuffle(goods_order)
     planned: list[tuple[_Goods, str, int, Decimal, Decimal, Decimal]] = []
     for index in range(items):

@@ -6,9 +6,11 @@ notification for the customs revenue account, ``entries`` credit entries (``Ntry
 creditor reference (type ``SCOR``) with its debtor, the debtor's IBAN and bank (BIC), an
 end-to-end id and, in 001.08, a UETR. Values are invented and deterministic for a given set of
 arguments; ``sample_payments()`` returns the same payments, in document order, so tests can
-compare what the mapping reads with what was written. Only the standard library (and the
-gateway's identifiers, for the check digits) is used; the text is built as strings, which
-keeps a 1,000-payment file (~1 MB) well under a second.
+compare what the mapping reads with what was written. The debtors and the currencies' decimals
+are a data file (``samples/catalogues/camt054_payments.toml``, read on first use). Only the
+standard library, python-stdnum and the gateway's identifiers (for the check digits) are
+used; the text is built as strings, which keeps a 1,000-payment file (~1 MB) well under a
+second.
 
 Options:
 
@@ -31,6 +33,7 @@ ones. Write one to a file with::
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import sys
 import uuid
@@ -41,6 +44,7 @@ from xml.sax.saxutils import escape, quoteattr
 from stdnum.iso7064 import mod_97_10
 
 from gateway.identifiers import creditor_reference_for
+from samples import catalogues
 
 VERSIONS = ("02", "04", "08")
 ENVELOPE_NS = "urn:customs-gateway:iso20022:envelope:1"
@@ -50,14 +54,18 @@ CUSTOMS_ACCOUNT_BBAN = "250120000058984"          # MK: 3-digit bank + 10 accoun
 CREATED_AT = "2026-11-30T18:05:00+01:00"
 BOOKING_DATE = "2026-11-30"
 VALUE_DATE = "2026-12-01"
-DECIMALS = {"JPY": 0, "KWD": 3, "BHD": 3}        # other currencies of the samples: 2
-DEBTORS = (
-    ("Balkan Fresh Trading DOOEL", "MK", "300000000012345", "BALKMK22"),
-    ("Vardar Logistika DOO", "MK", "210000009876543", "VARDMK22XXX"),
-    ("Ohrid Import-Export AD", "MK", "380000004567123", "OHRIMK2S"),
-    ("Danubia Spedition GmbH", "AT", "1904300234573201", "DANUATWW"),
-    ("Morava Transport d.o.o.", "RS", "260005601001611379", "MORARSBG"),
-)
+
+
+@functools.cache
+def debtors() -> tuple[tuple[str, str, str, str], ...]:
+    """(name, country, BBAN, BIC) of each debtor of ``catalogues/camt054_payments.toml``."""
+    return tuple((d["name"], d["country"], d["bban"], d["bic"])
+                 for d in catalogues.read("camt054_payments")["debtor"])
+
+
+def minor_units(currency: str) -> int:
+    """ISO 4217 decimals of a sample currency (the file lists those that do not have 2)."""
+    return int(catalogues.read("camt054_payments")["minor_units"].get(currency, 2))
 
 
 @dataclass(frozen=True)
@@ -90,14 +98,15 @@ def sample_payments(count: int, *, currency: str = "EUR", seed: int = 0,
     if partial and overpaid:
         raise ValueError("a payment is partial or overpaid, not both")
     rng = random.Random(seed)
-    places = DECIMALS.get(currency, 2)
+    places = minor_units(currency)
+    debtor_list = debtors()
     step = Decimal(1).scaleb(-places)
     out = []
     for i in range(1, count + 1):
         due = (Decimal(rng.randint(1_000, 2_500_000)) / 100).quantize(step)
         share = rng.randint(20, 90) if partial else rng.randint(110, 150) if overpaid else 100
         amount = (due * share / 100).quantize(step)
-        name, country, bban, bic = DEBTORS[rng.randrange(len(DEBTORS))]
+        name, country, bban, bic = debtor_list[rng.randrange(len(debtor_list))]
         out.append(SamplePayment(
             reference=creditor_reference_for(f"26{seed % 10_000:04d}{i:09d}"),
             amount=amount, due=due, currency=currency,

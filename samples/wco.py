@@ -10,10 +10,11 @@ code, customs duty (A00) and VAT (B00) lines, gross and net mass, origin and pac
 
 The document is valid against ``schemas/wco/dec-3.6/WCO_DocumentMetaData_DMS_2.xsd`` and its
 elements follow schema order. Everything is invented; the output is deterministic for a
-given set of arguments (``seed`` picks the goods and drives quantities and prices). Only the
-standard library (and the gateway's ISO 6346 check digit) is used: the text is built
-directly as strings (values escaped), which keeps a 999-item declaration (~2 MB) well under
-a second.
+given set of arguments (``seed`` picks the goods and drives quantities and prices). The goods,
+the parties and the national currencies are data files (``samples/catalogues/wco_goods.toml``,
+``wco_parties.toml``, ``wco_currencies.toml``), read on first use. Only the standard library
+(and the gateway's ISO 6346 check digit) is used: the text is built directly as strings
+(values escaped), which keeps a 999-item declaration (~2 MB) well under a second.
 
 The builder does not police its arguments: ``items`` above 999 yields a document that the
 schema rejects, which negative tests use; an ``hs_codes`` entry that is not 6-10 digits passes
@@ -30,12 +31,15 @@ Regenerate the fixtures with::
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import sys
 from decimal import Decimal
+from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from gateway import identifiers
+from samples import catalogues
 
 MD_NS = "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2"
 DEC_NS = "urn:wco:datamodel:WCO:DEC-DMS:2"
@@ -46,35 +50,73 @@ DS_NS = "urn:wco:datamodel:WCO:Declaration_DS:DMS:2"
 ISSUE_DATE_TIME = "20261128101500+01"  # formatCode 304: CCYYMMDDHHMMSSZZZ
 INVOICE_DATE = "20261120"  # formatCode 102: CCYYMMDD
 
-# National currency and EUR rate by the country of the declaration office (else EUR).
-NATIONAL_CURRENCY = {
-    "MK": ("MKD", "61.49500"),
-    "RS": ("RSD", "117.15000"),
-    "AL": ("ALL", "98.70000"),
-}
 
-# (HS code, description, origin, unit price EUR cents, net grams per unit, units per package,
-#  package tare grams, duty rate %, plant product -> phytosanitary certificate)
-CATALOGUE: list[tuple[str, str, str, int, int, int, int, int, bool]] = [
-    ("08051020", "Fresh sweet oranges, Valencia, class I, in cartons of 15 kg",
-     "EG", 1350, 15000, 1, 900, 10, True),
-    ("84713000", "Portable notebook computers, 14 inch, 16 GB RAM, 512 GB SSD",
-     "CN", 48900, 1600, 5, 1200, 0, False),
-    ("61091000", "Men's T-shirts of cotton, knitted, assorted sizes and colours",
-     "TR", 410, 180, 50, 600, 15, False),
-    ("85171300", "Smartphones, dual SIM, 128 GB, with charger and cable",
-     "CN", 21500, 420, 20, 900, 0, False),
-    ("07020000", "Fresh tomatoes, round, class I, in crates of 6 kg",
-     "TR", 950, 6000, 1, 500, 12, True),
-    ("94036010", "Wooden dining-room furniture, oak tables, flat-packed",
-     "PL", 23000, 38000, 1, 2500, 5, False),
-    ("39269097", "Articles of plastics: storage boxes with lids, polypropylene",
-     "CN", 320, 450, 24, 700, 7, False),
-    ("09011100", "Coffee, not roasted, not decaffeinated, arabica, in jute bags",
-     "BR", 40500, 60000, 1, 600, 1, True),
-]
-HS_DESCRIPTIONS = {row[0]: row for row in CATALOGUE}
-VAT_RATE = 18
+class Goods(NamedTuple):
+    """A kind of goods of ``catalogues/wco_goods.toml``."""
+
+    hs: str
+    description: str
+    origin: str
+    unit_price_eur_cents: int
+    net_grams_per_unit: int
+    units_per_package: int
+    package_tare_grams: int
+    duty_rate: int                 # %
+    plant_product: bool            # -> a phytosanitary certificate
+
+
+class Party(NamedTuple):
+    """A party of ``catalogues/wco_parties.toml``."""
+
+    name: str
+    id: str
+    city: str
+    country: str
+    line: str
+    postcode: str
+
+
+_GOODS_FIELDS = Goods._fields[1:]
+
+
+@functools.cache
+def catalogue() -> tuple[Goods, ...]:
+    """The kinds of goods, in file order (read on first use, once)."""
+    return tuple(Goods(row["hs"], *(row[f] for f in _GOODS_FIELDS))
+                 for row in catalogues.read("wco_goods")["goods"])
+
+
+@functools.cache
+def _goods_by_hs() -> dict[str, Goods]:
+    return {goods.hs: goods for goods in catalogue()}
+
+
+def _goods_for(hs: str) -> Goods:
+    """The catalogue's goods with commodity code ``hs``, else the file's ``other_goods``."""
+    found = _goods_by_hs().get(hs)
+    if found is not None:
+        return found
+    other = catalogues.read("wco_goods")["other_goods"]
+    return Goods(hs, other["description"].replace("{hs}", hs),
+                 *(other[f] for f in _GOODS_FIELDS[1:]))
+
+
+def vat_rate() -> int:
+    """The VAT rate (%) of every goods item."""
+    return int(catalogues.read("wco_goods")["vat_rate"])
+
+
+@functools.cache
+def parties() -> dict[str, Party]:
+    """``importer`` (also declarant and buyer), ``exporter`` (also seller), ``agent``."""
+    return {role: Party(**fields) for role, fields in catalogues.read("wco_parties").items()}
+
+
+def national_currency(country: str) -> tuple[str, str]:
+    """(currency, EUR rate) of the declaration office's country; EUR for any other."""
+    found = catalogues.read("wco_currencies")["national_currency"].get(country)
+    return (found["currency"], found["eur_rate"]) if found else ("EUR", "1.00000")
+
 
 def iso6346_check_digit(code: str) -> str:
     """Check digit of a container number (or MRN), as one character."""
@@ -120,15 +162,8 @@ class _Writer:
         self.close("Address")
 
 
-IMPORTER = ("Vardar Trade DOO Skopje", "MK4030998765432", "Skopje", "MK",
-            "Bul. Partizanski odredi 62", "1000")
-EXPORTER = ("Schwaben Handels GmbH", "DE123456789012345", "Stuttgart", "DE",
-            "Industriestrasse 12", "70565")
-AGENT = ("Balkan Customs Brokers DOOEL", "MK4030006012345", "Skopje", "MK",
-         "Ul. Jane Sandanski 14", "1000")
 
-
-def _party(w: _Writer, tag: str, party: tuple[str, ...], *, address: bool = True,
+def _party(w: _Writer, tag: str, party: Party, *, address: bool = True,
            email: str | None = None, function_code: str | None = None) -> None:
     name, ident, city, country, line, postcode = party
     w.open(tag)
@@ -159,7 +194,9 @@ def build_dec(
     """Return a MetaData+Declaration document (UTF-8 bytes with XML declaration)."""
     rng = random.Random(seed)
     country = office[:2].upper()
-    currency, rate = NATIONAL_CURRENCY.get(country, ("EUR", "1.00000"))
+    currency, rate = national_currency(country)
+    goods_list, vat, people = catalogue(), vat_rate(), parties()
+    importer, exporter = people["importer"], people["exporter"]
     rate_milli = int(Decimal(rate) * 1000)  # national units per 1000 EUR
     container = "MSKU" + f"{(seed * 7919 + 123456) % 1000000:06d}"
     container += iso6346_check_digit(container)
@@ -172,12 +209,10 @@ def build_dec(
         seq = i + 1
         if hs_codes:
             hs = hs_codes[i % len(hs_codes)]
-            row = HS_DESCRIPTIONS.get(hs)
+            row = _goods_for(hs)
         else:
-            row = CATALOGUE[(seed + i) % len(CATALOGUE)]
-            hs = row[0]
-        if row is None:
-            row = (hs, f"Goods of commodity code {hs}", "CN", 1000, 1000, 10, 500, 5, False)
+            row = goods_list[(seed + i) % len(goods_list)]
+            hs = row.hs
         _, description, origin, price, net_unit, per_pack, tare, duty_rate, plant = row
         packages = rng.randint(2, 40)
         units = packages * per_pack
@@ -187,7 +222,7 @@ def build_dec(
         value = invoice_cents * rate_milli // 1000  # national currency cents
         customs_value = value + value * 3 // 100  # + freight to the border (3 %)
         duty = customs_value * duty_rate // 100
-        vat = (customs_value + duty) * VAT_RATE // 100
+        vat_amount = (customs_value + duty) * vat // 100
         total_invoice += invoice_cents
         total_gross += gross_g
         total_packages += packages
@@ -217,7 +252,7 @@ def build_dec(
         w.close("Classification")
         for code, base, rate_pct, amount in (
             ("A00", customs_value, duty_rate, duty),
-            ("B00", customs_value + duty, VAT_RATE, vat),
+            ("B00", customs_value + duty, vat, vat_amount),
         ):
             w.open("DutyTaxFee")
             w.leaf("AdValoremTaxBaseAmount", _money(base), currencyID=currency)
@@ -269,7 +304,7 @@ def build_dec(
     h.leaf("InvoiceAmount", _money(total_invoice), currencyID="EUR")
     h.leaf("TotalGrossMassMeasure", _kg(total_gross), unitCode="KGM")
     h.leaf("TotalPackageQuantity", total_packages)
-    _party(h, "Agent", AGENT, address=False, function_code="2")
+    _party(h, "Agent", people["agent"], address=False, function_code="2")
     h.open("BorderTransportMeans")
     h.leaf("ID", "SK-4127-AB")
     h.leaf("IdentificationTypeCode", "30")
@@ -281,11 +316,11 @@ def build_dec(
     h.leaf("CurrencyTypeCode", "EUR")
     h.leaf("RateNumeric", rate)
     h.close("CurrencyExchange")
-    _party(h, "Declarant", IMPORTER, email="customs@vardartrade.mk")
-    _party(h, "Exporter", EXPORTER)
+    _party(h, "Declarant", importer, email="customs@vardartrade.mk")
+    _party(h, "Exporter", exporter)
     h.open("GoodsShipment")
     h.leaf("TransactionNatureCode", "11")
-    _party(h, "Buyer", IMPORTER, address=False)
+    _party(h, "Buyer", importer, address=False)
     h.open("Consignment")
     h.leaf("ContainerCode", "1")
     h.open("ArrivalTransportMeans")
@@ -326,7 +361,7 @@ def build_dec(
 
     t = _Writer()
     t.depth = 3
-    _party(t, "Importer", IMPORTER)
+    _party(t, "Importer", importer)
     t.open("Invoice")
     t.leaf("ID", f"INV-2026-{4711 + seed:05d}")
     t.open("IssueDateTime")
@@ -339,7 +374,7 @@ def build_dec(
     t.leaf("TypeCode", "730")
     t.leaf("LineNumeric", 1)
     t.close("PreviousDocument")
-    _party(t, "Seller", EXPORTER, address=False)
+    _party(t, "Seller", exporter, address=False)
     t.open("TradeTerms")
     t.leaf("ConditionCode", "FCA")
     t.leaf("LocationName", "Stuttgart")
