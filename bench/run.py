@@ -1,19 +1,29 @@
-"""Benchmark: declarations over HTTP, end to end, plus an in-process per-stage breakdown.
+"""Benchmark: declarations over HTTP, end to end, each figure beside a /healthz yardstick.
 
-    scripts/bench.sh [--n 5000] [--concurrency 64] [--workers 2] [--items 3]
+    scripts/bench.sh [--journal sqlite|postgresql|both] [--repeat N] [--wrk] [--rate 500] …
+    scripts/bench.sh --help                      (every option with its default)
 
-1. Starts ``gateway serve --workers N`` (uvloop + httptools, one process per core) with a fresh
-   SQLite journal (``synchronous=FULL``) and its own RabbitMQ names.
-2. **Throughput**: N distinct ~10 KB WCO DEC declarations from C keep-alive connections
-   (closed loop) -> validated, mapped, journaled, signed receipt; then waits until the outbox
-   is empty, i.e. every message was published to the quorum queue with a broker confirm.
-   Prints accepted/s, end-to-end published/s and latency percentiles.
-3. **Latency at half rate**: the same at a fixed arrival rate of half the measured throughput
-   (open loop), p50/p95/p99.
-4. **Stages** (in-process, one core): parse, identify, validate, map, route+sign bus message,
-   sign receipt, journal commit (group commit, as the server does), confirmed publish.
-5. **999 items**: time and peak memory of one 999-item declaration through the in-process
-   pipeline, and its end-to-end HTTP time.
+Per run (``--repeat`` runs, alternating journals with ``--journal both``):
+
+1. Starts ``gateway serve --workers N`` (uvloop + httptools, one process per core) with its own
+   var dir, its own RabbitMQ names, and a fresh journal: SQLite (``synchronous=FULL``) or a new
+   PostgreSQL schema ``bench_<random>`` (dropped afterwards).
+2. **closed**: distinct ~10 KB WCO DEC declarations (``samples.wco.build_dec``, each its own
+   LRN) from C keep-alive connections (Python load generator); waits until the outbox is empty,
+   i.e. every message was published to the quorum queue with a broker confirm.
+3. **open**: a fixed arrival rate (``--rate``, default half the closed-loop rate); latency
+   counts from the scheduled send time; p50/p95/p99.
+4. **wrk** (``--wrk``): ``wrk`` sends the same declaration with a new LRN per request (Lua
+   script generated for the run) for ``--wrk-duration`` s; then checks that no answer was a
+   duplicate, that the messages stored for the run equal the requests answered 202, and that
+   the outbox drained (every row sent).
+5. **big**: 999-item declarations over HTTP (time).
+6. **stages**: in-process cost of each pipeline stage, the journal's and the relay's own rates
+   (on the run's journal), and the 999-item declaration's time and peak memory.
+
+Beside every throughput figure: ``GET /healthz`` requests/s measured with wrk on the same
+server in the same run, same threads and connections, and the ratio declarations/s ÷ healthz/s
+— these VMs vary by 2x from one hour to the next, and the ratio survives that.
 
 Figures are printed, not asserted: they depend on the machine.
 """
@@ -22,15 +32,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import platform
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -40,8 +53,19 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.local_server import wait_until_ready  # noqa: E402
 from adapters.setup_keys import init_keys, load_demo_tokens  # noqa: E402
+from bench import wrk  # noqa: E402
+from bench.journal_probe import (  # noqa: E402
+    DEFAULT_PG_URL,
+    JournalProbe,
+    drop_schema,
+    postgres_url_with_schema,
+    sqlite_url,
+)
 from gateway.settings import Settings  # noqa: E402
 from samples.wco import build_dec  # noqa: E402
+
+PHASES = ("closed", "open", "wrk", "big", "stages")
+DEFAULT_PHASES = "closed,open,big,stages"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -60,27 +84,47 @@ class RawHttpClient:
     async def connect(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
-    async def post(self, body: bytes) -> int:
+    async def post(self, body: bytes) -> tuple[int, bool]:
+        """HTTP status, and whether the answer was marked ``X-Duplicate: true``."""
         self.writer.write(f"{self.head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
         status_line = await self.reader.readline()
-        length = 0
+        length, duplicate = 0, False
         while True:
             line = await self.reader.readline()
             if line in (b"\r\n", b""):
                 break
-            if line[:15].lower() == b"content-length:":
+            lowered = line.lower()
+            if lowered.startswith(b"content-length:"):
                 length = int(line[15:])
+            elif lowered.startswith(b"x-duplicate:"):
+                duplicate = lowered[12:].strip() == b"true"
         await self.reader.readexactly(length)
-        return int(status_line.split()[1])
+        return int(status_line.split()[1]), duplicate
 
     def close(self) -> None:
         self.writer.close()
 
 
+@dataclass
+class LoadResult:
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    duplicates: int = 0
+    elapsed: float = 0.0
+
+    def count(self, started: float, status: int, duplicate: bool) -> None:
+        self.latencies.append(time.perf_counter() - started)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        self.duplicates += duplicate
+
+    @property
+    def accepted(self) -> int:
+        return self.statuses.get(202, 0)
+
+
 async def closed_loop(host: str, port: int, token: str, bodies: list[bytes],
-                      concurrency: int) -> tuple[list[float], dict[int, int], float]:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
+                      concurrency: int) -> LoadResult:
+    result = LoadResult()
     queue = iter(bodies)
 
     async def worker() -> None:
@@ -88,21 +132,19 @@ async def closed_loop(host: str, port: int, token: str, bodies: list[bytes],
         await client.connect()
         for body in queue:
             t0 = time.perf_counter()
-            status = await client.post(body)
-            latencies.append(time.perf_counter() - t0)
-            statuses[status] = statuses.get(status, 0) + 1
+            result.count(t0, *await client.post(body))
         client.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, statuses, time.perf_counter() - started
+    result.elapsed = time.perf_counter() - started
+    return result
 
 
 async def open_loop(host: str, port: int, token: str, bodies: list[bytes], rate: float,
-                    pool: int = 256) -> tuple[list[float], dict[int, int], float]:
+                    pool: int = 256) -> LoadResult:
     """Send at a fixed rate; latency counts from the scheduled send time."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
+    result = LoadResult()
     clients: asyncio.Queue[RawHttpClient] = asyncio.Queue()
     for _ in range(pool):
         client = RawHttpClient(host, port, token)
@@ -114,46 +156,21 @@ async def open_loop(host: str, port: int, token: str, bodies: list[bytes], rate:
         scheduled = started + i / rate
         await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
         client = await clients.get()
-        status = await client.post(body)
-        latencies.append(time.perf_counter() - scheduled)
-        statuses[status] = statuses.get(status, 0) + 1
+        result.count(scheduled, *await client.post(body))
         clients.put_nowait(client)
 
     await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
-    elapsed = time.perf_counter() - started
+    result.elapsed = time.perf_counter() - started
     while not clients.empty():
         clients.get_nowait().close()
-    return latencies, statuses, elapsed
+    return result
 
 
-def wait_published(db: Path, timeout: float = 120.0) -> float:
-    """Seconds until no outbox row is pending (all confirmed by RabbitMQ)."""
-    started = time.perf_counter()
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        while time.perf_counter() - started < timeout:
-            pending = conn.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"
-                                   ).fetchone()[0]
-            if pending == 0:
-                return time.perf_counter() - started
-            time.sleep(0.02)
-    finally:
-        conn.close()
-    raise RuntimeError("outbox not drained within the timeout")
-
-
-def outbox_states(db: Path) -> dict[str, int]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        return dict(conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"))
-    finally:
-        conn.close()
-
-
-def report(title: str, latencies: list[float], statuses: dict[int, int], elapsed: float) -> None:
-    ms = [v * 1000 for v in latencies]
-    print(f"{title}: {len(ms)} requests in {elapsed:.2f} s = {len(ms) / elapsed:,.0f} req/s; "
-          f"statuses {statuses}")
+def report(title: str, load: LoadResult) -> None:
+    ms = [v * 1000 for v in load.latencies]
+    print(f"{title}: {len(ms)} requests in {load.elapsed:.2f} s = "
+          f"{len(ms) / load.elapsed:,.0f} req/s; statuses {load.statuses}; "
+          f"duplicates {load.duplicates}")
     print(f"  latency ms: p50 {percentile(ms, 50):.1f}  p95 {percentile(ms, 95):.1f}  "
           f"p99 {percentile(ms, 99):.1f}  max {max(ms):.1f}  mean {statistics.fmean(ms):.1f}")
 
@@ -170,68 +187,276 @@ def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Pop
     raise RuntimeError("gateway did not become ready; see gateway.log in the bench var dir")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=5000, help="declarations per phase")
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--items", type=int, default=3, help="goods items per declaration")
-    parser.add_argument("--port", type=int, default=18080)
-    parser.add_argument("--skip-stages", action="store_true")
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="arrival rate of the latency phase (default: half the throughput)")
-    parser.add_argument("--latency-only", action="store_true",
-                        help="skip the throughput phase (needs --rate)")
-    args = parser.parse_args()
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "?")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPU(s) ({model}), load average {load}"
 
-    var_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    settings = Settings(var_dir=var_dir)
-    init_keys(settings)
-    token = load_demo_tokens(settings)["broker-alpha"]
-    prefix = f"bench{uuid.uuid4().hex[:6]}."
-    db = var_dir / "journal.db"
-    env = {**os.environ, "GATEWAY_VAR_DIR": str(var_dir), "GATEWAY_AMQP_PREFIX": prefix,
-           "GATEWAY_DB_URL": f"sqlite:///{db}", "GATEWAY_LOG_LEVEL": "warning"}
-    run = uuid.uuid4().hex[:6].upper()
-    sample = build_dec(args.items, lrn=f"B{run}-0")
-    print(f"Benchmark: {args.n} WCO DEC declarations of {len(sample):,} bytes ({args.items} "
-          f"items), {args.concurrency} connections, {args.workers} worker process(es), "
-          f"{os.cpu_count()} CPU(s); journal SQLite synchronous=FULL; RabbitMQ quorum queue")
-    bodies = [build_dec(args.items, lrn=f"B{run}-{i}") for i in range(args.n)]
-    paced = [build_dec(args.items, lrn=f"P{run}-{i}") for i in range(args.n // 2)]
-    server = start_server(env, args.port, args.workers)
-    try:
-        asyncio.run(closed_loop("127.0.0.1", args.port, token, bodies[:200], 8))   # warm-up
-        wait_published(db)
-        rate = args.rate
-        if not args.latency_only:
-            lat, statuses, elapsed = asyncio.run(
-                closed_loop("127.0.0.1", args.port, token, bodies[200:], args.concurrency))
-            drained = wait_published(db)
-            report("\nThroughput (closed loop)", lat, statuses, elapsed)
-            total = len(lat)
-            print(f"  end to end incl. confirmed publish of all: "
-                  f"{total / (elapsed + drained):,.0f} msg/s (outbox drained "
-                  f"{drained * 1000:.0f} ms after the last receipt); outbox {outbox_states(db)}")
-            rate = rate or max(50.0, total / elapsed / 2)
-        lat2, statuses2, elapsed2 = asyncio.run(
-            open_loop("127.0.0.1", args.port, token, paced, rate))
-        wait_published(db)
-        report(f"\nLatency at {rate:,.0f} req/s (open loop)", lat2, statuses2, elapsed2)
-        big = build_dec(999, lrn=f"L{run}")
-        t0 = time.perf_counter()
-        response = httpx.post(f"http://127.0.0.1:{args.port}/v1/messages", content=big,
-                              headers={"Authorization": f"Bearer {token}",
-                                       "Content-Type": "application/xml"}, timeout=60)
-        print(f"\n999-item declaration ({len(big):,} bytes) over HTTP: HTTP "
-              f"{response.status_code} in {(time.perf_counter() - t0) * 1000:.0f} ms")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        _delete_names(settings, prefix)
-    if not args.skip_stages:
+
+@dataclass
+class Bench:
+    """One run: a server with one journal, and the phases measured against it."""
+
+    args: argparse.Namespace
+    journal: str
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.var_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+        self.settings = Settings(var_dir=self.var_dir)
+        init_keys(self.settings)
+        self.token = load_demo_tokens(self.settings)["broker-alpha"]
+        self.prefix = f"bench{uuid.uuid4().hex[:6]}."
+        self.run = uuid.uuid4().hex[:6].upper()
+        self.schemas: list[str] = []
+        self.db_url = self._journal_url("")
+        self.probe = JournalProbe(self.db_url)
+        self.port = self.args.port
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def _journal_url(self, tag: str) -> str:
+        if self.journal == "sqlite":
+            return sqlite_url(self.var_dir, f"journal{tag}.db")
+        url, schema = postgres_url_with_schema(self.args.pg_url, tag)
+        self.schemas.append(schema)
+        return url
+
+    def body(self, kind: str, i: int | str, items: int | None = None) -> bytes:
+        return build_dec(self.args.items if items is None else items,
+                         lrn=f"{kind}{self.run}-{i}")
+
+    def execute(self) -> dict[str, float]:
+        env = {**os.environ, "GATEWAY_VAR_DIR": str(self.var_dir),
+               "GATEWAY_AMQP_PREFIX": self.prefix, "GATEWAY_DB_URL": self.db_url,
+               "GATEWAY_LOG_LEVEL": "warning"}
+        label = ("SQLite synchronous=FULL" if self.journal == "sqlite"
+                 else f"PostgreSQL schema {self.schemas[0]}")
+        print(f"\n=== journal {label}; {self.args.workers} worker process(es); {machine()}; "
+              f"var dir {self.var_dir}")
+        server = start_server(env, self.port, self.args.workers)
+        try:
+            self.loaded(self.body("U", i) for i in range(200))                  # warm-up
+            for phase in ("closed", "open", "wrk", "big"):
+                if phase in self.args.phases:
+                    getattr(self, f"phase_{phase}")()
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+            _delete_names(self.settings, self.prefix)
+        try:
+            if "stages" in self.args.phases:
+                self.phase_stages()
+        finally:
+            for schema in self.schemas:
+                drop_schema(self.args.pg_url, schema)
+        return self.figures
+
+    def loaded(self, bodies: Iterable[bytes]) -> None:
+        asyncio.run(closed_loop("127.0.0.1", self.port, self.token, list(bodies), 8))
+        self.probe.wait_drained()
+
+    def healthz(self, when: str, key: str) -> float | None:
+        """GET /healthz rate with wrk, same threads and connections as the load phases."""
+        if wrk.wrk_path() is None:
+            print(f"  healthz {when}: not measured ({wrk.INSTALL_HINT})")
+            return None
+        rate, run = wrk.healthz_rate(self.base, self.var_dir, threads=self.args.wrk_threads,
+                                     connections=self.args.concurrency,
+                                     duration=self.args.healthz_duration)
+        bad = {k: v for k, v in run.errors.items() if v}
+        print(f"  healthz {when}: {rate:,.0f} req/s ({self.args.wrk_threads} threads, "
+              f"{self.args.concurrency} connections, {run.result['elapsed']:.0f} s"
+              f"{f', errors {bad}' if bad else ''})")
+        self.figures[key] = rate
+        return rate
+
+    def ratio(self, rate: float, healthz: float | None, key: str) -> str:
+        if not healthz:
+            return ""
+        self.figures[key] = rate / healthz
+        return f"; ratio to healthz {rate / healthz:.3f}"
+
+    def check_stored(self, kind: str, accepted: int) -> None:
+        stored = self.probe.stored(f"{kind}{self.run}-")
+        total = sum(stored.values())
+        verdict = "ok" if total == accepted else "MISMATCH"
+        print(f"  journal: {total} messages stored for this phase {stored}, {accepted} answered "
+              f"202: {verdict}; outbox {self.probe.outbox_states()}")
+
+    def phase_closed(self) -> None:
+        n = self.args.n
+        healthz = self.healthz("before the closed loop", "closed_healthz")
+        load = asyncio.run(closed_loop("127.0.0.1", self.port, self.token,
+                                       [self.body("B", i) for i in range(n)],
+                                       self.args.concurrency))
+        drained = self.probe.wait_drained()
+        report(f"Throughput (closed loop, {self.args.concurrency} connections)", load)
+        rate = load.accepted / load.elapsed
+        self.figures.update(closed=rate, closed_p99=percentile(load.latencies, 99) * 1000,
+                            closed_e2e=load.accepted / (load.elapsed + drained))
+        print(f"  {rate:,.0f} declarations/s accepted{self.ratio(rate, healthz, 'closed_ratio')};"
+              f" end to end incl. confirmed publish of all: {self.figures['closed_e2e']:,.0f}"
+              f" msg/s (outbox drained {drained * 1000:.0f} ms after the last receipt)")
+        self.check_stored("B", load.accepted)
+
+    def phase_open(self) -> None:
+        rate = self.args.rate or self.figures.get("closed", 0) / 2
+        if not rate:
+            raise SystemExit("the open-loop phase needs --rate (or the closed phase before it)")
+        healthz = self.healthz("before the open loop", "open_healthz")
+        load = asyncio.run(open_loop("127.0.0.1", self.port, self.token,
+                                     [self.body("P", i) for i in range(self.args.n // 2)], rate))
+        self.probe.wait_drained()
+        report(f"Latency at {rate:,.0f} req/s (open loop)", load)
+        ms = [v * 1000 for v in load.latencies]
+        self.figures.update(open_rate=rate, open_p50=percentile(ms, 50),
+                            open_p99=percentile(ms, 99))
+        if self.figures.get("closed"):
+            print(f"  offered load {rate / self.figures['closed']:.2f} of this run's closed-loop "
+                  f"rate; healthz {healthz or 0:,.0f} req/s just before")
+        self.check_stored("P", load.accepted)
+
+    def phase_wrk(self) -> None:
+        if wrk.wrk_path() is None:
+            raise SystemExit(wrk.INSTALL_HINT)
+        a = self.args
+        script = self.var_dir / "declarations.lua"
+        script.write_text(wrk.declaration_script(
+            build_dec(a.items, lrn=wrk.PLACEHOLDER), lrn_prefix=f"W{self.run}-",
+            token=self.token, send_for=a.wrk_duration))
+        before = self.healthz("before wrk", "wrk_healthz_before")
+        run = wrk.run_wrk(f"{self.base}/v1/messages", script, threads=a.wrk_threads,
+                          connections=a.concurrency, duration=a.wrk_duration + a.wrk_drain)
+        after = self.healthz("after wrk", "wrk_healthz_after")
+        r = run.result
+        rate = r["accepted"] / r["elapsed"]
+        healthz = statistics.fmean([h for h in (before, after) if h]) if before or after else None
+        lat = r["latency_ms"]
+        print(f"  $ {run.command}")
+        print(f"wrk ({a.wrk_threads} threads, {a.concurrency} connections, "
+              f"{a.wrk_duration:.0f} s of declarations): {r['answered']} answered of {r['sent']} "
+              f"sent in {r['elapsed']:.2f} s = {rate:,.0f} declarations/s accepted"
+              f"{self.ratio(rate, healthz, 'wrk_ratio')}")
+        print(f"  statuses {r['statuses']}; duplicates {r['duplicates']}; socket errors "
+              f"{ {k: v for k, v in r['errors'].items() if k != 'status'} }; "
+              f"latency ms p50 {lat['p50']:.1f} p90 {lat['p90']:.1f} p99 {lat['p99']:.1f} "
+              f"max {lat['max']:.1f}")
+        if r["sent"] != r["answered"]:
+            print(f"  WARNING: {r['sent'] - r['answered']} declarations unanswered when wrk "
+                  f"stopped (raise --wrk-drain)")
+        self.figures.update(wrk=rate, wrk_duplicates=r["duplicates"],
+                            wrk_non_202=r["answered"] - r["accepted"])
+        self.probe.wait_drained()
+        self.check_stored("W", r["accepted"])
+
+    def phase_big(self) -> None:
+        times = []
+        for i in range(self.args.big):
+            body = self.body("L", i, items=999)
+            t0 = time.perf_counter()
+            response = httpx.post(f"{self.base}/v1/messages", content=body, timeout=60,
+                                  headers={"Authorization": f"Bearer {self.token}",
+                                           "Content-Type": "application/xml"})
+            times.append((time.perf_counter() - t0) * 1000)
+            print(f"999-item declaration ({len(body):,} bytes) over HTTP: HTTP "
+                  f"{response.status_code} in {times[-1]:.0f} ms")
+        self.figures["big_http_ms"] = statistics.median(times)
+
+    def phase_stages(self) -> None:
+        out = self.var_dir / "stages.json"
         subprocess.run([sys.executable, str(ROOT / "bench" / "stages.py"), "--var-dir",
-                        str(var_dir), "--prefix", prefix + "stages."], check=True)
+                        str(self.var_dir), "--prefix", self.prefix + "stages.", "--db-url",
+                        self._journal_url("stages"), "--json", str(out)], check=True)
+        figures = json.loads(out.read_text())
+        self.figures.update({f"stages_{k}": v for k, v in figures.items()})
+
+
+SUMMARY = (("closed", "closed loop decl/s", "{:,.0f}"), ("closed_healthz", "healthz/s", "{:,.0f}"),
+           ("closed_ratio", "ratio", "{:.3f}"), ("wrk", "wrk decl/s", "{:,.0f}"),
+           ("wrk_healthz_before", "healthz/s before", "{:,.0f}"),
+           ("wrk_healthz_after", "after", "{:,.0f}"), ("wrk_ratio", "ratio", "{:.3f}"),
+           ("open_rate", "open loop req/s", "{:,.0f}"), ("open_p99", "p99 ms", "{:.1f}"),
+           ("open_healthz", "healthz/s", "{:,.0f}"), ("big_http_ms", "999 items HTTP ms", "{:.0f}"),
+           ("stages_big_ms", "999 in-process ms", "{:.0f}"),
+           ("stages_big_mib", "999 peak MiB", "{:.1f}"),
+           ("stages_journal_rate", "journal alone msg/s", "{:,.0f}"))
+
+
+def summary(runs: list[tuple[str, dict[str, float]]]) -> None:
+    columns = [c for c in SUMMARY if any(c[0] in figures for _, figures in runs)]
+    print("\n=== Summary (one row per run)\n")
+    print("| journal | " + " | ".join(title for _, title, _ in columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for journal, figures in runs:
+        cells = [fmt.format(figures[key]) if key in figures else "" for key, _, fmt in columns]
+        print(f"| {journal} | " + " | ".join(cells) + " |")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add = parser.add_argument
+    add("--journal", choices=("sqlite", "postgresql", "both"), default="sqlite",
+        help="journal of the server under test; 'both' alternates them run by run")
+    add("--pg-url", default=os.environ.get("GATEWAY_TEST_PG_URL", DEFAULT_PG_URL),
+        help="PostgreSQL database for --journal postgresql (a schema bench_<random> is "
+             "created in it and dropped after the run); env GATEWAY_TEST_PG_URL")
+    add("--repeat", type=int, default=1, help="runs per journal (a fresh server each)")
+    add("--phases", default=DEFAULT_PHASES,
+        help=f"comma-separated phases to run, in this order: {', '.join(PHASES)}")
+    add("--wrk", action="store_true", help="add the wrk phase to --phases")
+    add("--n", type=int, default=5000,
+        help="declarations in the closed-loop phase (half as many in the open loop)")
+    add("--concurrency", type=int, default=64,
+        help="connections of the closed loop, of wrk and of every healthz measurement")
+    add("--workers", type=int, default=2, help="gateway serve --workers")
+    add("--items", type=int, default=3, help="goods items per declaration (3: ~10 KB)")
+    add("--port", type=int, default=18080, help="port of the gateway under test")
+    add("--rate", type=float, default=0.0,
+        help="arrival rate of the open-loop phase in req/s (0: half the closed-loop rate)")
+    add("--wrk-threads", type=int, default=2, help="wrk threads (wrk and healthz)")
+    add("--wrk-duration", type=float, default=20.0, help="seconds wrk sends declarations")
+    add("--wrk-drain", type=float, default=5.0,
+        help="seconds wrk then waits, idle, for the last answers before it stops")
+    add("--healthz-duration", type=float, default=5.0, help="seconds of each healthz run")
+    add("--big", type=int, default=3, help="999-item declarations sent in the big phase")
+    add("--skip-stages", action="store_true", help="drop the stages phase (older flag)")
+    add("--latency-only", action="store_true",
+        help="only the open-loop and big phases (older flag; needs --rate)")
+    args = parser.parse_args(argv)
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phase(s) {sorted(unknown)}; known: {', '.join(PHASES)}")
+    if args.wrk and "wrk" not in phases:
+        phases.append("wrk")
+    if args.latency_only:
+        phases = ["open", "big"]
+    if args.skip_stages and "stages" in phases:
+        phases.remove("stages")
+    if "open" in phases and "closed" not in phases and not args.rate:
+        parser.error("the open-loop phase without the closed loop needs --rate")
+    args.phases = phases
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if wrk.wrk_path() is None:
+        print(f"note: {wrk.INSTALL_HINT} (needed for the healthz yardstick and --wrk)")
+    journals = ["sqlite", "postgresql"] if args.journal == "both" else [args.journal]
+    sample = build_dec(args.items, lrn="B000000-0")
+    print(f"Benchmark: WCO DEC declarations of {len(sample):,} bytes ({args.items} items), "
+          f"phases {', '.join(args.phases)}; journals {', '.join(journals)} x {args.repeat}; "
+          f"RabbitMQ quorum queue; {machine()}")
+    runs = []
+    for _ in range(args.repeat):
+        for journal in journals:
+            runs.append((journal, Bench(args, journal).execute()))
+    summary(runs)
     return 0
 
 

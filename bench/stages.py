@@ -1,11 +1,13 @@
 """Per-stage cost of the intake, measured in-process on one core with the real components.
 
-    .venv/bin/python bench/stages.py [--n 2000]      (run by bench/run.py after the HTTP phases)
+    .venv/bin/python bench/stages.py [--n 2000] [--db-url URL] [--json FILE]
+                                                     (run by bench/run.py after the HTTP phases)
 
 Stages: parse (hardened), identify, validate (XSD), map (+ canonical build, rules, JSON),
 route + detached bus signature, receipt XML-DSig signature, journal (group commit, 64
-concurrent writers, synchronous=FULL), publish (confirms, 256 in flight, quorum queue).
-Then one 999-item declaration: time per stage and peak memory (RSS high-water mark).
+concurrent writers; the journal of ``--db-url``: SQLite ``synchronous=FULL`` by default, or
+PostgreSQL), publish (confirms, 256 in flight, quorum queue). Then one 999-item declaration:
+time per stage and peak memory (RSS high-water mark). ``--json`` writes the key figures.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import resource
 import subprocess
 import sys
@@ -33,21 +36,32 @@ from gateway.settings import Settings  # noqa: E402
 from samples.wco import build_dec  # noqa: E402
 
 
+def run_steps(intake, ex: Exchange, totals: dict[str, float] | None = None) -> Exchange:  # type: ignore[no-untyped-def]
+    """The intake's front pipeline then its kind's back pipeline, timing each named step."""
+    ex = _run_timed(intake.front.steps, ex, totals)
+    assert ex.message_type is not None
+    return _run_timed(intake.back[ex.message_type.canonical_kind].steps, ex, totals)
+
+
+def _run_timed(steps, ex: Exchange, totals: dict[str, float] | None) -> Exchange:  # type: ignore[no-untyped-def]
+    for name, step in steps:
+        t0 = time.perf_counter()
+        ex = step(ex)
+        if totals is not None:
+            totals[name] = totals.get(name, 0.0) + time.perf_counter() - t0
+    return ex
+
+
 def timed_steps(gateway, bodies: list[bytes], token: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Mean microseconds per message for each pipeline step."""
     intake = gateway.intake
-    names = ["authenticate", "parse", "identify", "authorise", "idempotency_key", "validate",
-             "map_to_canonical", "route", "sign_outbound"]
-    totals = dict.fromkeys([*names, "sign_receipt"], 0.0)
+    totals: dict[str, float] = {}
     for body in bodies:
-        ex = Exchange(body=body, channel="http", authorization=f"Bearer {token}")
-        for name, step in zip(names, [*intake.front, *intake.back], strict=True):
-            t0 = time.perf_counter()
-            step(ex)
-            totals[name] += time.perf_counter() - t0
+        ex = run_steps(intake, Exchange(body=body, channel="http",
+                                        authorization=f"Bearer {token}"), totals)
         t0 = time.perf_counter()
         intake.signer.sign_to_bytes(intake._receipt(ex).to_xml())
-        totals["sign_receipt"] += time.perf_counter() - t0
+        totals["sign_receipt"] = totals.get("sign_receipt", 0.0) + time.perf_counter() - t0
     return {k: v / len(bodies) * 1e6 for k, v in totals.items()}
 
 
@@ -117,7 +131,7 @@ def _rss() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
-def big_declaration(var_dir: Path, prefix: str) -> None:
+def big_declaration(var_dir: Path, prefix: str) -> dict[str, float]:
     """Run in a fresh process so the RSS high-water mark belongs to this document alone."""
     settings = Settings(var_dir=var_dir, db_url=f"sqlite:///{var_dir / 'big.db'}",
                         amqp_prefix=prefix)
@@ -137,22 +151,31 @@ def big_declaration(var_dir: Path, prefix: str) -> None:
           f"(before journal); resident memory peaked {grown / 2**20:.1f} MiB above the "
           f"baseline ({grown / len(body):.1f}x the document)")
     print("  " + ", ".join(f"{k} {v / 1000:.1f} ms" for k, v in stages.items() if v > 500))
+    return {"big_ms": elapsed * 1000, "big_mib": grown / 2**20}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--var-dir", type=Path)
-    parser.add_argument("--prefix", default=f"stages{uuid.uuid4().hex[:6]}.")
-    parser.add_argument("--big-only", action="store_true")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000, help="declarations per stage")
+    parser.add_argument("--var-dir", type=Path, help="keys and journal (default: a temp dir)")
+    parser.add_argument("--prefix", default=f"stages{uuid.uuid4().hex[:6]}.",
+                        help="RabbitMQ name prefix")
+    parser.add_argument("--db-url", default="",
+                        help="journal (default: a new SQLite file in the var dir)")
+    parser.add_argument("--json", type=Path, help="write the key figures to this file")
+    parser.add_argument("--big-only", action="store_true", help="only the 999-item declaration")
     args = parser.parse_args()
     var_dir = args.var_dir or Path(tempfile.mkdtemp(prefix="gateway-stages-"))
     init_keys(Settings(var_dir=var_dir))
     if args.big_only:
-        big_declaration(var_dir, args.prefix)
+        figures = big_declaration(var_dir, args.prefix)
+        if args.json:
+            args.json.write_text(json.dumps(figures))
         return 0
-    settings = Settings(var_dir=var_dir, db_url=f"sqlite:///{var_dir / f'{uuid.uuid4().hex}.db'}",
-                        amqp_prefix=args.prefix)
+    db_url = args.db_url or f"sqlite:///{var_dir / f'{uuid.uuid4().hex}.db'}"
+    journal = "PostgreSQL" if db_url.startswith("postgres") else "SQLite synchronous=FULL"
+    settings = Settings(var_dir=var_dir, db_url=db_url, amqp_prefix=args.prefix)
     gateway = build_gateway(settings)
     token = load_demo_tokens(settings)["broker-alpha"]
     run = uuid.uuid4().hex[:6]
@@ -167,25 +190,28 @@ def main() -> int:
           f"(= {1e6 / sum(per_stage.values()):,.0f} msg/s per core before HTTP and I/O)")
     exchanges = []
     for body in bodies:
-        ex = Exchange(body=body, channel="http", authorization=f"Bearer {token}")
-        for step in [*gateway.intake.front, *gateway.intake.back]:
-            step(ex)
-        exchanges.append(ex)
+        exchanges.append(run_steps(gateway.intake, Exchange(
+            body=body, channel="http", authorization=f"Bearer {token}")))
     receipt = gateway.intake.signer.sign_to_bytes(gateway.intake._receipt(exchanges[0]).to_xml())
     rate = asyncio.run(journal_rate(gateway, exchanges, receipt))
     print(f"  {'journal':<18} {1e6 / rate:8.1f} µs  ({rate:,.0f} msg/s, group commit, 64 "
-          f"concurrent, synchronous=FULL)")
+          f"concurrent, {journal})")
+    figures = {"cpu_us": sum(per_stage.values()), "journal_rate": rate}
     rate = asyncio.run(publish_rate(gateway, len(exchanges)))
     print(f"  {'publish':<18} {1e6 / rate:8.1f} µs  ({rate:,.0f} msg/s, confirms, 256 in flight,"
           f" quorum queue)")
+    figures["publish_rate"] = rate
     gateway.journal.close()
     from bench.run import _delete_names
 
     _delete_names(settings, args.prefix)
     (var_dir / "big.xml").write_bytes(build_dec(999, lrn=f"BIG-{uuid.uuid4().hex[:6]}"))
+    big_json = var_dir / "big.json"
     subprocess.run([sys.executable, __file__, "--var-dir", str(var_dir), "--prefix",
-                    args.prefix, "--big-only"], check=True)
+                    args.prefix, "--big-only", "--json", str(big_json)], check=True)
     _delete_names(settings, args.prefix)
+    if args.json:
+        args.json.write_text(json.dumps({**figures, **json.loads(big_json.read_text())}))
     return 0
 
 

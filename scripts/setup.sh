@@ -39,6 +39,9 @@ fi
 # 2. xmlsec1, to verify our XML signatures independently
 command -v xmlsec1 >/dev/null 2>&1 || apt_install xmlsec1 || true
 
+# 2b. wrk, the benchmark's load generator (scripts/bench.sh --wrk) and its unit test's
+command -v wrk >/dev/null 2>&1 || apt_install wrk || true
+
 # 3. RabbitMQ: start it if it is installed but not running
 amqp_up() { .venv/bin/python - <<'PY'
 import os, socket, urllib.parse
