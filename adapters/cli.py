@@ -3,13 +3,17 @@
     gateway serve [--host H] [--port P] [--workers N] [--sandbox]
     gateway messaging [--sandbox]
     gateway demo [--port P]
-    gateway validate FILE…            exit 0 valid, 1 invalid, 2 unreadable
+    gateway validate [--json] FILE…   exit 0 valid, 1 invalid, 2 unreadable
     gateway keys init [--force]
     gateway partners list
     gateway partners check
     gateway partners token ID [--replace]
-    gateway topology declare | delete --yes
+    gateway topology declare
+    gateway topology delete [--yes]
     gateway outbox status
+
+``gateway --help`` prints this synopsis as the parser knows it (every command, every option,
+one line on what each command does) and ``gateway COMMAND --help`` every option's default.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from gateway.settings import Settings
 
@@ -28,20 +35,73 @@ from gateway.settings import Settings
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if not hasattr(args, "run"):
-        parser.print_help()
+    if not hasattr(args, "run"):          # `gateway` or a group (`gateway partners`) alone
+        getattr(args, "help_parser", parser).print_help()
         return 2
     return int(args.run(args, Settings.from_env()) or 0)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description=__doc__.split("\n\n")[0])
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions and the synopsis as written; every option's default after its help."""
+
+
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Subcommands whose own ``--help`` starts with their one-line description."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if "help" in kwargs:
+            kwargs.setdefault("description", textwrap.fill(kwargs["help"], 92))
+        return super().add_parser(name, **kwargs)
+
+
+class _Parser(argparse.ArgumentParser):
+    """``gateway`` and each of its (sub)commands: one formatter; the commands kept for the
+    synopsis; a group reached without its subcommand remembered for ``main`` (its help)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.commands: _Commands | None = None
+
+    def add_subparsers(self, **kwargs: Any) -> _Commands:  # type: ignore[override]
+        kwargs.update(action=_Commands, title="commands", metavar="COMMAND")
+        self.commands = super().add_subparsers(**kwargs)
+        self.set_defaults(help_parser=self)
+        return self.commands
+
+
+def _synopsis(parser: _Parser) -> str:
+    """Every command with its options (argparse's usage of it) and what it does."""
+    lines = ["synopsis:"]
+    for command in _leaf_commands(parser):
+        usage = " ".join(command.format_usage().removeprefix("usage: ").split())
+        lines.append(f"  {usage.replace(' [-h]', '')}")
+        lines += textwrap.wrap(command.description or "", 94, initial_indent=" " * 6,
+                               subsequent_indent=" " * 6)
+    return "\n".join(lines)
+
+
+def _leaf_commands(parser: _Parser) -> Iterator[_Parser]:
+    if parser.commands is None:
+        yield parser
+        return
+    for child in parser.commands.choices.values():
+        yield from _leaf_commands(child)
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="gateway", description=(
+        "The customs single-window gateway: run it, check declaration files, operate keys,\n"
+        "partners, the RabbitMQ topology and the outbox. Settings come from the environment\n"
+        "(GATEWAY_DB_URL, GATEWAY_AMQP_URL, GATEWAY_VAR_DIR, … — see the README)."))
     sub = parser.add_subparsers()
 
     serve = sub.add_parser("serve", help="run the gateway (HTTP, SOAP, relay, consumers)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=1, help="processes (one per core)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="HTTP worker processes (one per core); above 1, one more process "
+                       "runs the relay, the decision consumer and the pushes")
     serve.add_argument("--sandbox", action="store_true",
                        help="also run the stand-in partners (clearance, broker callbacks)")
     serve.set_defaults(run=_serve)
@@ -53,11 +113,13 @@ def _parser() -> argparse.ArgumentParser:
     messaging.set_defaults(run=_messaging)
 
     demo = sub.add_parser("demo", help="run the flows end to end with the stand-in partners")
-    demo.add_argument("--port", type=int, default=0, help="0 = any free port")
+    demo.add_argument("--port", type=int, default=0,
+                      help="port of the gateway the demo starts (0 = any free port)")
     demo.set_defaults(run=_demo)
 
     validate = sub.add_parser("validate", help="check declaration files before sending them")
-    validate.add_argument("files", nargs="+", type=Path)
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                          help="declaration file(s) to check with the intake's checks")
     validate.add_argument("--json", action="store_true", help="machine-readable output")
     validate.set_defaults(run=_validate)
 
@@ -72,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="validate partners.toml and the credentials; say what applies live"
     ).set_defaults(run=_partners_check)
     token = partners.add_parser("token", help="issue a bearer token (printed once)")
-    token.add_argument("partner_id")
+    token.add_argument("partner_id", metavar="ID", help="a partner id of config/partners.toml")
     token.add_argument("--replace", action="store_true", help="revoke the partner's other tokens")
     token.set_defaults(run=_partners_token)
 
@@ -85,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     remove.set_defaults(run=_topology_delete)
     outbox = sub.add_parser("outbox", help="the outbox").add_subparsers()
     outbox.add_parser("status", help="outbox rows by state").set_defaults(run=_outbox_status)
+    parser.epilog = _synopsis(parser)
     return parser
 
 
