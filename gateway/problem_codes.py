@@ -1,7 +1,7 @@
 """Every ``GW-*`` problem code in one table: its HTTP status, what it means, how to fix it.
 
 A code is what a partner, an operator and a log search all see: the ``code`` of a rejection
-(``gw:Rejection/@code``, the JSON ``code``, the SOAP fault's detail), the ``code`` of each
+(``gw:Rejection/gw:Code``, the JSON ``code``, the SOAP fault's detail), the ``code`` of each
 problem listed in it, the ``x-gateway-error-code`` of a parked bus message and the ``code`` of
 a log line. This module is the one place that says what each one means; ``docs/problem-codes.md``
 is generated from it (``python tools/problem_codes_doc.py --write``; ``--check`` fails when the

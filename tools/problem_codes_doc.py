@@ -28,18 +28,20 @@ INTRO = """\
 <!-- Generated from gateway/problem_codes.py by `python tools/problem_codes_doc.py --write`.
      Do not edit by hand: change the table and regenerate (a test compares the two). -->
 
-Every refusal the gateway reports carries a stable code. A partner sees it as the `code` of a
-signed `gw:Rejection` (`Rejection/@code`; the JSON answer's `code`; inside the detail of a SOAP
-fault) and as the `code` of each problem the rejection lists, with the problem's pointer, line,
-column and value. Operators see the same codes in log lines and in the `x-gateway-error-code`
-header of parked bus messages. A code never changes meaning; a new check gets a new code.
+Every refusal the gateway reports carries a stable code. A partner sees it as the code of a
+signed `gw:Rejection` (its `gw:Code` element; the JSON answer's `code`; inside the detail of a
+SOAP fault) and as the code of each problem the rejection lists, with the problem's pointer,
+line, column and value. Operators see the same codes in log lines and in the
+`x-gateway-error-code` header of parked bus messages. A code never changes meaning; a new
+check gets a new code.
 
 **HTTP** is the status of the plain-HTTP answer (`POST /v1/messages` and the conversation
 resources); for a problem code, the status of the rejection that lists it. SOAP answers follow
 their binding: a SOAP 1.1 fault is HTTP 500 (`soap:Client` for your errors, `soap:Server` for
 ours), a SOAP 1.2 fault 400 (`soap:Sender`) or 500 (`soap:Receiver`, `soap:MustUnderstand`) —
-except 401, 403, 413, 415, 429 and 503, which keep their status. "—": the code never reaches a
-partner. *Reserved* codes are defined but not sent by any check today.
+except the statuses that say nothing about the document (401, 403, 408, 413, 415, 429, 503),
+which SOAP answers keep. "—": the code never reaches a partner. *Reserved* codes are defined
+but not sent by any check today.
 
 How to send, repeat and verify: [integrating.md](integrating.md).
 """
