@@ -65,6 +65,7 @@ from gateway.settings import Settings  # noqa: E402
 from samples.wco import build_dec  # noqa: E402
 
 PHASES = ("closed", "open", "wrk", "big", "stages")
+STEADY = 0.20        # healthz before and after a phase further apart than this: unsteady run
 DEFAULT_PHASES = "closed,open,big,stages"
 
 
@@ -203,6 +204,26 @@ def machine() -> str:
     return f"{os.cpu_count()} CPU(s) ({model}), load average {load}"
 
 
+def cpu_idle(window: float = 2.0) -> float:
+    """Share of the whole machine's CPU time that was idle over ``window`` s (/proc/stat)."""
+    def sample() -> tuple[int, int]:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return ticks[3] + ticks[4], sum(ticks)                  # idle + iowait, all
+    idle0, total0 = sample()
+    time.sleep(window)
+    idle1, total1 = sample()
+    return (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_for_idle(limit: float, wanted: float = 0.85) -> float:
+    """CPU idle share; with ``limit`` > 0, first wait up to ``limit`` s for ``wanted``."""
+    deadline = time.monotonic() + limit
+    idle = cpu_idle()
+    while idle < wanted and time.monotonic() < deadline:
+        idle = cpu_idle(5.0)
+    return idle
+
+
 @dataclass
 class Bench:
     """One run: a server with one journal, and the phases measured against it."""
@@ -241,8 +262,10 @@ class Bench:
                "GATEWAY_LOG_LEVEL": "warning"}
         label = ("SQLite synchronous=FULL" if self.journal == "sqlite"
                  else f"PostgreSQL schema {self.schemas[0]}")
+        idle = wait_for_idle(self.args.wait_idle)
+        self.figures["idle"] = 100 * idle
         print(f"\n=== journal {label}; {self.args.workers} worker process(es); {machine()}; "
-              f"var dir {self.var_dir}")
+              f"CPU idle over 2 s before the run {100 * idle:.0f} %; var dir {self.var_dir}")
         server = start_server(env, self.port, self.args.workers)
         try:
             self.loaded(self.body("U", i) for i in range(200))                  # warm-up
@@ -280,11 +303,20 @@ class Bench:
         self.figures[key] = rate
         return rate
 
-    def ratio(self, rate: float, healthz: float | None, key: str) -> str:
-        if not healthz:
+    def ratio(self, phase: str, rate: float) -> str:
+        """``rate`` ÷ the mean healthz rate measured before and after the phase."""
+        rates = [self.figures[k] for k in (f"{phase}_healthz_before", f"{phase}_healthz_after")
+                 if k in self.figures]
+        if not rates:
             return ""
-        self.figures[key] = rate / healthz
-        return f"; ratio to healthz {rate / healthz:.3f}"
+        healthz = statistics.fmean(rates)
+        self.figures[f"{phase}_ratio"] = rate / healthz
+        spread = (max(rates) - min(rates)) / healthz
+        self.figures[f"{phase}_healthz_spread"] = 100 * spread
+        steady = "" if spread <= STEADY else (
+            f" (UNSTEADY: healthz before/after differ by {100 * spread:.0f} %, the machine's "
+            f"speed changed during the phase; do not trust this ratio)")
+        return f"; ratio to healthz {rate / healthz:.3f}{steady}"
 
     def check_stored(self, kind: str, accepted: int) -> None:
         stored = self.probe.stored(f"{kind}{self.run}-")
@@ -295,16 +327,17 @@ class Bench:
 
     def phase_closed(self) -> None:
         n = self.args.n
-        healthz = self.healthz("before the closed loop", "closed_healthz")
+        self.healthz("before the closed loop", "closed_healthz_before")
         load = asyncio.run(closed_loop("127.0.0.1", self.port, self.token,
                                        [self.body("B", i) for i in range(n)],
                                        self.args.concurrency))
         drained = self.probe.wait_drained()
+        self.healthz("after the closed loop", "closed_healthz_after")
         report(f"Throughput (closed loop, {self.args.concurrency} connections)", load)
         rate = load.accepted / load.elapsed
         self.figures.update(closed=rate, closed_p99=percentile(load.latencies, 99) * 1000,
                             closed_e2e=load.accepted / (load.elapsed + drained))
-        print(f"  {rate:,.0f} declarations/s accepted{self.ratio(rate, healthz, 'closed_ratio')};"
+        print(f"  {rate:,.0f} declarations/s accepted{self.ratio('closed', rate)};"
               f" end to end incl. confirmed publish of all: {self.figures['closed_e2e']:,.0f}"
               f" msg/s (outbox drained {drained * 1000:.0f} ms after the last receipt)")
         self.check_stored("B", load.accepted)
@@ -335,19 +368,18 @@ class Bench:
         script.write_text(wrk.declaration_script(
             build_dec(a.items, lrn=wrk.PLACEHOLDER), lrn_prefix=f"W{self.run}-",
             token=self.token, send_for=a.wrk_duration))
-        before = self.healthz("before wrk", "wrk_healthz_before")
+        self.healthz("before wrk", "wrk_healthz_before")
         run = wrk.run_wrk(f"{self.base}/v1/messages", script, threads=a.wrk_threads,
                           connections=a.concurrency, duration=a.wrk_duration + a.wrk_drain)
-        after = self.healthz("after wrk", "wrk_healthz_after")
+        self.healthz("after wrk", "wrk_healthz_after")
         r = run.result
         rate = r["accepted"] / r["elapsed"]
-        healthz = statistics.fmean([h for h in (before, after) if h]) if before or after else None
         lat = r["latency_ms"]
         print(f"  $ {run.command}")
         print(f"wrk ({a.wrk_threads} threads, {a.concurrency} connections, "
               f"{a.wrk_duration:.0f} s of declarations): {r['answered']} answered of {r['sent']} "
               f"sent in {r['elapsed']:.2f} s = {rate:,.0f} declarations/s accepted"
-              f"{self.ratio(rate, healthz, 'wrk_ratio')}")
+              f"{self.ratio('wrk', rate)}")
         print(f"  statuses {r['statuses']}; duplicates {r['duplicates']}; socket errors "
               f"{ {k: v for k, v in r['errors'].items() if k != 'status'} }; "
               f"latency ms p50 {lat['p50']:.1f} p90 {lat['p90']:.1f} p99 {lat['p99']:.1f} "
@@ -382,8 +414,11 @@ class Bench:
         self.figures.update({f"stages_{k}": v for k, v in figures.items()})
 
 
-SUMMARY = (("closed", "closed loop decl/s", "{:,.0f}"), ("closed_healthz", "healthz/s", "{:,.0f}"),
-           ("closed_ratio", "ratio", "{:.3f}"), ("wrk", "wrk decl/s", "{:,.0f}"),
+SUMMARY = (("idle", "CPU idle before %", "{:.0f}"),
+           ("closed", "closed loop decl/s", "{:,.0f}"),
+           ("closed_healthz_before", "healthz/s before", "{:,.0f}"),
+           ("closed_healthz_after", "after", "{:,.0f}"), ("closed_ratio", "ratio", "{:.3f}"),
+           ("wrk", "wrk decl/s", "{:,.0f}"),
            ("wrk_healthz_before", "healthz/s before", "{:,.0f}"),
            ("wrk_healthz_after", "after", "{:,.0f}"), ("wrk_ratio", "ratio", "{:.3f}"),
            ("open_rate", "open loop req/s", "{:,.0f}"), ("open_p99", "p99 ms (202s)", "{:.1f}"),
@@ -396,12 +431,19 @@ SUMMARY = (("closed", "closed loop decl/s", "{:,.0f}"), ("closed_healthz", "heal
 
 def summary(runs: list[tuple[str, dict[str, float]]]) -> None:
     columns = [c for c in SUMMARY if any(c[0] in figures for _, figures in runs)]
-    print("\n=== Summary (one row per run)\n")
+    print("\n=== Summary (one row per run; * ratio of an unsteady phase: healthz before and "
+          f"after differ by more than {100 * STEADY:.0f} %)\n")
     print("| journal | " + " | ".join(title for _, title, _ in columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     for journal, figures in runs:
-        cells = [fmt.format(figures[key]) if key in figures else "" for key, _, fmt in columns]
+        cells = [fmt.format(figures[key]) + _unsteady(figures, key) if key in figures else ""
+                 for key, _, fmt in columns]
         print(f"| {journal} | " + " | ".join(cells) + " |")
+
+
+def _unsteady(figures: dict[str, float], key: str) -> str:
+    phase = key.removesuffix("_ratio")
+    return "*" if figures.get(f"{phase}_healthz_spread", 0) > 100 * STEADY else ""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -432,6 +474,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--wrk-drain", type=float, default=5.0,
         help="seconds wrk then waits, idle, for the last answers before it stops")
     add("--healthz-duration", type=float, default=5.0, help="seconds of each healthz run")
+    add("--wait-idle", type=float, default=0.0,
+        help="before each run, wait up to this many seconds for the machine's CPU to be 85 %% "
+             "idle (other work on a shared machine skews every figure)")
     add("--big", type=int, default=3, help="999-item declarations sent in the big phase")
     add("--skip-stages", action="store_true", help="drop the stages phase (older flag)")
     add("--latency-only", action="store_true",
