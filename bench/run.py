@@ -442,8 +442,10 @@ def summary(runs: list[tuple[str, dict[str, float]]]) -> None:
 
 
 def _unsteady(figures: dict[str, float], key: str) -> str:
-    phase = key.removesuffix("_ratio")
-    return "*" if figures.get(f"{phase}_healthz_spread", 0) > 100 * STEADY else ""
+    if not key.endswith("_ratio"):
+        return ""
+    spread = figures.get(f"{key.removesuffix('_ratio')}_healthz_spread", 0)
+    return "*" if spread > 100 * STEADY else ""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
