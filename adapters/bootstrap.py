@@ -140,6 +140,7 @@ class Gateway:
 
     def _standins(self) -> list[Any]:
         from adapters.standins.clearance import ClearanceStandIn
+        from adapters.standins.clearance_ledger import ClearanceLedger, ledger_path
         from adapters.standins.clearance_rules import ClearanceRules
 
         trust = TrustStore()
@@ -149,7 +150,8 @@ class Gateway:
             queue=self.topology.clearance_queue, decisions_exchange="customs.decisions",
             parking_exchange=self.topology.parking_exchange,
             key=load_signing_key(self.settings, "clearance"), trust=trust,
-            rules=ClearanceRules.load(self.settings.config_dir / "standins" / "clearance.toml"))]
+            rules=ClearanceRules.load(self.settings.config_dir / "standins" / "clearance.toml"),
+            ledger=ClearanceLedger(ledger_path(self.settings.var_dir)))]
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -22,14 +22,17 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
+import signal
 import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.messaging_process import MessagingSupervisor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,6 +113,7 @@ def _parser() -> _Parser:
         "messaging", help="run only the relay, decision consumer and pushes (started by "
         "`serve --workers N`; can also run on its own next to HTTP-only workers)")
     messaging.add_argument("--sandbox", action="store_true", help="also run the stand-ins")
+    messaging.add_argument("--supervisor-pid", type=int, default=0, help=argparse.SUPPRESS)
     messaging.set_defaults(run=_messaging)
 
     demo = sub.add_parser("demo", help="run the flows end to end with the stand-in partners")
@@ -155,7 +159,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import structlog
     import uvicorn
 
-    from adapters.observability import configure_logging, level_name, uvicorn_log_config
+    from adapters.bootstrap import heartbeat_path
+    from adapters.observability import (
+        configure_logging,
+        fresh_metrics_dir,
+        level_name,
+        remove_metrics_dir,
+        uvicorn_log_config,
+    )
     from adapters.setup_keys import init_keys
 
     # Every line this process, the messaging process and uvicorn's workers write is one JSON
@@ -170,17 +181,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         init_keys(settings)
     os.environ.setdefault("GATEWAY_PUBLIC_URL", f"http://{args.host}:{args.port}")
     os.environ["GATEWAY_SANDBOX"] = "1" if args.sandbox else "0"
+    # one instance = one id, in this process and every process it starts (Settings.instance_id)
+    os.environ["GATEWAY_INSTANCE_ID"] = settings.instance_id
+    structlog.get_logger("gateway.serve").info(
+        "serve.starting", instance_id=settings.instance_id, workers=args.workers)
     messaging = None
     if args.workers > 1:
-        metrics_dir = settings.var_dir / "prometheus"
-        metrics_dir.mkdir(parents=True, exist_ok=True)
-        for stale in metrics_dir.glob("*.db"):
-            stale.unlink()
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(settings))
+        heartbeat_path(settings).unlink(missing_ok=True)
         os.environ["GATEWAY_ROLE"] = "http"       # the workers run the intake only …
-        messaging = subprocess.Popen(             # … and one process runs the messaging
-            [sys.executable, "-m", "adapters.cli", "messaging",
-             *(["--sandbox"] if args.sandbox else [])])
+        messaging = _messaging_supervisor(args)   # … and one process runs the messaging
+        messaging.start()
     try:
         uvicorn.run("adapters.http.app:app_factory", factory=True, host=args.host,
                     port=args.port, workers=args.workers, loop="uvloop", http="httptools",
@@ -188,9 +199,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                     log_config=uvicorn_log_config(settings.log_level))
     finally:
         if messaging is not None:
-            messaging.terminate()
-            messaging.wait(timeout=30)
-    return 0
+            messaging.stop()
+            heartbeat_path(settings).unlink(missing_ok=True)
+            remove_metrics_dir(settings)
+    return 1 if messaging is not None and messaging.gave_up else 0
+
+
+def _messaging_supervisor(args: argparse.Namespace) -> MessagingSupervisor:
+    """The messaging process of ``serve --workers N``, restarted when it dies; if it keeps
+    dying, SIGTERM to this process stops uvicorn's supervisor (and ``serve`` exits 1)."""
+    from adapters.messaging_process import MessagingSupervisor
+
+    return MessagingSupervisor(
+        [sys.executable, "-m", "adapters.cli", "messaging", "--supervisor-pid",
+         str(os.getpid()), *(["--sandbox"] if args.sandbox else [])],
+        on_give_up=lambda: os.kill(os.getpid(), signal.SIGTERM))
 
 
 def _messaging(args: argparse.Namespace, settings: Settings) -> int:
@@ -198,7 +221,8 @@ def _messaging(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.observability import configure_logging
 
     configure_logging(settings.log_level, capture_stderr=True)
-    asyncio.run(run_messaging(settings, sandbox=args.sandbox))
+    asyncio.run(run_messaging(settings, sandbox=args.sandbox,
+                              supervisor_pid=args.supervisor_pid))
     return 0
 
 

@@ -16,6 +16,7 @@ per site; ``exception_site``). Identical lines from one untrusted source are rat
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import logging
 import os
@@ -32,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from adapters.log_limits import RepeatLimiter, TracebackOncePerSite
 from adapters.log_lines import JsonLinesLogger, LineWriter, render_lines
 from gateway.metrics import COUNTERS, HISTOGRAMS
+from gateway.settings import Settings
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _QUIET_LIBRARIES = ("aiormq", "aio_pika", "httpx", "httpcore", "zeep", "pika", "urllib3")
@@ -285,11 +287,38 @@ def _render(logger: Any, method: str, event: MutableMapping[str, Any]) -> str:
     return "\n".join(render_lines(event))
 
 
+def metrics_dir(settings: Settings) -> Path:
+    """The directory where the processes of this instance write their Prometheus files.
+
+    One per instance (``var/prometheus/<instance id>/``): instances sharing a var directory
+    each aggregate their own processes only, and one's restart leaves the others' counters.
+    """
+    return settings.var_dir / "prometheus" / settings.instance_id
+
+
+def fresh_metrics_dir(settings: Settings) -> Path:
+    """This instance's metrics directory, created, without files an earlier start left."""
+    directory = metrics_dir(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return directory
+
+
+def remove_metrics_dir(settings: Settings) -> None:
+    """Remove this instance's metrics directory (at its stop); other instances' stay."""
+    directory = metrics_dir(settings)
+    for path in directory.glob("*.db"):
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        directory.rmdir()
+
+
 class PrometheusMetrics:
     """The ``gateway.metrics.Metrics`` port on prometheus_client.
 
-    With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set) each process writes its
-    own files and ``/metrics`` aggregates them.
+    With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set: this instance's
+    ``metrics_dir``) each process writes its own files and ``/metrics`` aggregates them.
     """
 
     def __init__(self) -> None:

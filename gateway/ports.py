@@ -66,6 +66,9 @@ class OutboxRow:
     seq: int
     message: OutboundMessage
     attempts: int
+    # whose lease had run out when this claim took the row (None: nobody held it); another
+    # owner's means a takeover — that owner may have published the row already
+    previous_owner: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,29 +3,66 @@
 Nothing else in the code reads ``os.environ``; the command line and the tests build one
 ``Settings`` and pass it down. Deployment-specific values come from ``GATEWAY_*`` variables;
 everything that varies by partner or format lives in files under ``config/``.
+
+**The instance id** names one running gateway instance — ``gateway serve`` and every process
+it starts (HTTP workers, the messaging process) — among the instances that may share a var
+directory and a journal. It keys what an instance keeps for itself: its messaging heartbeat
+(``var/messaging-<id>.json``, read by its own ``/readyz``), its metrics directory
+(``var/prometheus/<id>/``, aggregated by its own ``/metrics``) and its lease owners in the
+journal (``<id>:<pid>``). ``GATEWAY_INSTANCE_ID`` sets it (a short safe name: letters,
+digits, ``.``, ``_``, ``-``; at most 48); otherwise every start gets a new one
+(``<host>-<pid>-<random>``), which ``gateway serve`` hands to the processes it starts. Set it
+yourself when you run ``gateway messaging`` apart from HTTP-only workers (both must agree),
+and never give two running instances the same id.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from gateway.errors import ConfigurationError
+
 PROJECT_HOME = Path(__file__).resolve().parents[1]
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,47}")
+
+
+def checked_instance_id(value: str) -> str:
+    """``value`` if it is a usable instance id, else ``ConfigurationError``."""
+    if not INSTANCE_ID.fullmatch(value):
+        raise ConfigurationError(
+            f"GATEWAY_INSTANCE_ID must be 1-48 letters, digits, '.', '_' or '-' (starting with "
+            f"a letter or digit), not {value!r}")
+    return value
+
+
+def new_instance_id() -> str:
+    """A fresh id for one start of an instance: ``<host>-<pid>-<random>``."""
+    host = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname().split(".")[0]).strip("-")
+    return f"{(host or 'gw')[:24]}-{os.getpid()}-{secrets.token_hex(3)}"
+
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the gateway needs to know about its deployment."""
+    """Everything the gateway needs to know about its deployment.
+
+    ``instance_id`` names this running instance among those sharing a var directory and a
+    journal (heartbeat, metrics directory, lease owners): see the module docstring.
+    """
 
     home: Path = PROJECT_HOME
     var_dir: Path = PROJECT_HOME / "var"
     amqp_url: str = DEFAULT_AMQP_URL
     db_url: str = ""
     amqp_prefix: str = ""
-    instance_id: str = "gw-1"
+    instance_id: str = "gw-1"        # from_env: GATEWAY_INSTANCE_ID or a new one (see above)
     max_body_bytes: int = 16 * 1024 * 1024
     max_depth: int = 48
     max_elements: int = 250_000
@@ -75,7 +112,8 @@ class Settings:
             amqp_url=env.get("GATEWAY_AMQP_URL", DEFAULT_AMQP_URL),
             db_url=env.get("GATEWAY_DB_URL", ""),
             amqp_prefix=env.get("GATEWAY_AMQP_PREFIX", ""),
-            instance_id=env.get("GATEWAY_INSTANCE_ID", base.instance_id),
+            instance_id=checked_instance_id(stated) if (stated := env.get("GATEWAY_INSTANCE_ID"))
+            else new_instance_id(),
             max_body_bytes=int(env.get("GATEWAY_MAX_BODY_BYTES", base.max_body_bytes)),
             max_depth=int(env.get("GATEWAY_MAX_DEPTH", base.max_depth)),
             max_elements=int(env.get("GATEWAY_MAX_ELEMENTS", base.max_elements)),

@@ -141,9 +141,10 @@ class FakeJournal:
                 continue
             if entry.lease_until is not None and entry.lease_until >= now:
                 continue
+            previous = entry.lease_owner if entry.lease_until is not None else None
             entry.lease_owner, entry.lease_until = owner, now + lease_seconds
             entry.attempts += 1
-            rows.append(OutboxRow(entry.seq, entry.message, entry.attempts))
+            rows.append(OutboxRow(entry.seq, entry.message, entry.attempts, previous))
         return rows
 
     async def settle(self, sent: list[int], failed: dict[int, str],

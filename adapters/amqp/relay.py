@@ -7,6 +7,13 @@ marked sent; a message the broker could not route (``basic.return``) is copied t
 parking exchange with the reason and marked parked; anything else is retried with back-off.
 After a restart or while RabbitMQ is down nothing is lost: unsent rows stay in the journal
 and the next claim picks them up.
+
+**Publishing is at least once.** A relay that dies after the broker confirmed a batch and
+before the rows were marked sent leaves them leased; once the lease runs out another relay
+(another instance, or the restarted messaging process) claims and publishes them again, with
+the same ``message_id``. Consumers de-duplicate on ``message_id`` (the clearance stand-in
+does, persistently; the gateway's decision consumer on the decision id). Such a takeover is
+logged at ``info`` (``relay.takeover``: rows, previous owner).
 """
 
 from __future__ import annotations
@@ -95,6 +102,7 @@ class OutboxRelay:
         rows = await self._outbox.claim(self._owner, self._batch, self._lease)
         if not rows:
             return 0
+        self._log_takeovers(rows)
         started = time.perf_counter()
         results = await asyncio.gather(*(self._publish(channel, r) for r in rows),
                                        return_exceptions=True)
@@ -117,6 +125,17 @@ class OutboxRelay:
             raise ConnectionError(f"{len(failed)} publish(es) failed; first: "
                                   f"{next(iter(failed.values()))}")
         return len(rows)
+
+    def _log_takeovers(self, rows: list[OutboxRow]) -> None:
+        """Rows whose lease ran out while another owner held them: it may have published."""
+        taken: dict[str, list[OutboxRow]] = {}
+        for row in rows:
+            if row.previous_owner is not None and row.previous_owner != self._owner:
+                taken.setdefault(row.previous_owner, []).append(row)
+        for previous, batch in taken.items():
+            log.info("relay.takeover", rows=len(batch), previous_owner=previous,
+                     owner=self._owner, first_seq=batch[0].seq, last_seq=batch[-1].seq,
+                     hint="republished at least once: consumers de-duplicate on message_id")
 
     async def _publish(self, channel: AbstractChannel, row: OutboxRow) -> bool | str:
         """True when confirmed; a reason string when unroutable (then parked)."""

@@ -5,6 +5,10 @@ gateway's detached signature before acting (a declaration with a bad signature i
 never decided), decides with ``clearance_rules``, and publishes each decision signed with
 its own key to the decisions exchange, with publisher confirms, before it acks the
 declaration. It stands in for the national clearance system; it is not part of the gateway.
+
+The gateway publishes at least once (``adapters/amqp/relay.py``), so like any consumer of it
+the stand-in de-duplicates on ``message_id``: a declaration it has decided already — also
+before a restart — is acked without a second set of decisions (``clearance_ledger``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import structlog
 from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingMessage
 
 from adapters.amqp.topology import Names, connect, header_text
+from adapters.standins.clearance_ledger import DUPLICATE, ClearanceLedger
 from adapters.standins.clearance_rules import ClearanceRules, decide
 from gateway.canonical.declaration import Declaration
 from gateway.canonical.model import from_plain, to_json_bytes
@@ -31,8 +36,8 @@ log = structlog.get_logger("standin.clearance")
 class ClearanceStandIn:
     def __init__(self, *, amqp_url: str, names: Names, queue: str, decisions_exchange: str,
                  parking_exchange: str, key: SigningKey, trust: TrustStore,
-                 rules: ClearanceRules, gateway_owner: str = "gateway",
-                 delay_seconds: float = 0.0) -> None:
+                 rules: ClearanceRules, ledger: ClearanceLedger,
+                 gateway_owner: str = "gateway", delay_seconds: float = 0.0) -> None:
         self._url = amqp_url
         self._names = names
         self._queue = queue
@@ -41,22 +46,27 @@ class ClearanceStandIn:
         self._key = key
         self._trust = trust
         self._rules = rules
+        self._ledger = ledger
         self._gateway_owner = gateway_owner
         self._delay = delay_seconds
         self._connection: AbstractConnection | None = None
         self.decided = 0
+        self.duplicates = 0
         self.parked = 0
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self._consume()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a stand-in reconnects like a real one
-                log.warning("clearance.error", error=f"{type(exc).__name__}: {exc}")
-            await self.stop()
-            await asyncio.sleep(1.0)
+        try:
+            while True:
+                try:
+                    await self._consume()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a stand-in reconnects like a real one
+                    log.warning("clearance.error", error=f"{type(exc).__name__}: {exc}")
+                await self.stop()
+                await asyncio.sleep(1.0)
+        finally:
+            self._ledger.close()
 
     async def stop(self) -> None:
         connection, self._connection = self._connection, None
@@ -93,10 +103,19 @@ class ClearanceStandIn:
             log.error("clearance.parked", reason=str(exc), message_id=message.message_id)
             await message.ack()
             return
+        conversation_id = header_text(headers, "x-conversation-id") or message.correlation_id
+        message_id = message.message_id or ""
+        if message_id and await asyncio.to_thread(
+                self._ledger.begin, message_id, redelivered=bool(message.redelivered)
+        ) == DUPLICATE:
+            self.duplicates += 1
+            log.info("clearance.duplicate", message_id=message_id,
+                     conversation_id=conversation_id, redelivered=bool(message.redelivered))
+            await message.ack()
+            return
         if self._delay:
             await asyncio.sleep(self._delay)
-        conversation_id = header_text(headers, "x-conversation-id") or message.correlation_id
-        decisions = decide(declaration, message_id=message.message_id or "",
+        decisions = decide(declaration, message_id=message_id,
                            conversation_id=conversation_id or "",
                            receipt_id=header_text(headers, "x-receipt-id") or "",
                            rules=self._rules)
@@ -105,8 +124,10 @@ class ClearanceStandIn:
             await self._decisions.publish(aio_pika.Message(
                 body, headers=sign_body(self._key, body), content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=decision.decision_id,
-                correlation_id=decision.conversation_id, type="decision"),
+                correlation_id=decision.conversation_id, type="clearance.decision"),
                 routing_key=f"decision.{decision.kind}", mandatory=True)
+        if message_id:
+            await asyncio.to_thread(self._ledger.decided, message_id)
         self.decided += 1
         log.info("clearance.decided", conversation_id=conversation_id,
                  decisions=[d.kind for d in decisions],

@@ -268,19 +268,29 @@ def _record(d: Dialect, cur: Any, m: AcceptedMessage) -> tuple[StoredReceipt, bo
 
 
 def _claim(d: Dialect, cur: Any, owner: str, limit: int, lease: float) -> list[OutboxRow]:
+    # First the claimable rows (locked; PostgreSQL skips rows another instance is claiming)
+    # with the owner whose lease ran out, if any: UPDATE … RETURNING gives only new values.
     now = time.time()
     cur.execute(d.sql(
+        "SELECT seq, lease_owner, lease_until FROM outbox WHERE state = 'pending'"
+        " AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT ?{skip_locked}"),
+        (now, limit))
+    previous = {seq: lease_owner if lease_until is not None else None
+                for seq, lease_owner, lease_until in cur.fetchall()}
+    if not previous:
+        return []
+    cur.execute(d.sql(
         "UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
-        " WHERE seq IN (SELECT seq FROM outbox WHERE state = 'pending'"
-        "   AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT ?{skip_locked})"
+        " WHERE seq IN ({json_ints})"
         " RETURNING seq, id, conversation_id, kind, exchange, routing_key, headers, body,"
         " content_type, attempts"),
-        (owner, now + lease, now, limit))
+        (owner, now + lease, json.dumps(sorted(previous))))
     rows = sorted(_dicts(cur, cur.fetchall()), key=lambda r: r["seq"])
     return [OutboxRow(r["seq"], OutboundMessage(
         id=r["id"], conversation_id=r["conversation_id"], kind=r["kind"],
         exchange=r["exchange"], routing_key=r["routing_key"], headers=json.loads(r["headers"]),
-        body=bytes(r["body"]), content_type=r["content_type"]), r["attempts"]) for r in rows]
+        body=bytes(r["body"]), content_type=r["content_type"]), r["attempts"],
+        previous[r["seq"]]) for r in rows]
 
 
 def _settle(d: Dialect, cur: Any, sent: list[int], failed: dict[int, str],

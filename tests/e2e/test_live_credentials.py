@@ -4,7 +4,7 @@ A real ``gateway serve --workers 2`` runs on a copy of the configuration (its ow
 directory, keys, demo tokens, journal and AMQP prefix). Tokens are issued and revoked with the
 real CLI (``gateway partners token``) and ``partners.toml`` is edited the way an operator would
 (replaced in one step); submissions probe the effect. Which worker process served each probe
-is read from the per-process Prometheus files the workers write (``var/prometheus/
+is read from the per-process Prometheus files the workers write (``var/prometheus/<instance>/
 counter_<pid>.db``), so the test shows the change in *every* worker, not only in whichever one
 happened to answer.
 """
@@ -28,6 +28,7 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from adapters.local_server import free_port, wait_until_ready
+from adapters.observability import metrics_dir
 from adapters.setup_keys import init_keys, load_demo_tokens
 from gateway.partners import write_atomically
 from gateway.settings import PROJECT_HOME, Settings
@@ -69,7 +70,8 @@ class Served:
     def counts(self) -> dict[int, Counter[str]]:
         """Per worker pid: submissions accepted, and rejected by error code."""
         out: dict[int, Counter[str]] = {}
-        for path in (self.settings.var_dir / "prometheus").glob("counter_*.db"):
+        own = self.settings.with_(instance_id=self.env["GATEWAY_INSTANCE_ID"])
+        for path in metrics_dir(own).glob("counter_*.db"):
             pid = int(path.stem.split("_")[1])
             tally: Counter[str] = Counter()
             for metric in MultiProcessCollector.merge([str(path)]):

@@ -15,6 +15,7 @@ from conftest import wait_for
 
 from adapters.bootstrap import heartbeat_path
 from adapters.local_server import free_port, wait_until_ready
+from adapters.observability import metrics_dir
 from adapters.store.sqlite_journal import sqlite_path
 from gateway.settings import PROJECT_HOME, Settings
 from samples.wco import build_dec
@@ -29,7 +30,8 @@ def _outbox_states(settings: Settings) -> dict[str, int]:
 
 def test_serve_with_workers_publishes_through_the_messaging_process(
         settings: Settings, rabbitmq: str, tokens: dict[str, str]) -> None:
-    """Two HTTP workers accept; the separate messaging process publishes; all stop on SIGTERM."""
+    """Two HTTP workers accept; the separate messaging process publishes; all stop on SIGTERM,
+    and the instance's heartbeat and metrics directory go with it."""
     port = free_port()
     env = {**os.environ, "GATEWAY_VAR_DIR": str(settings.var_dir),
            "GATEWAY_DB_URL": settings.journal_url, "GATEWAY_AMQP_PREFIX": settings.amqp_prefix,
@@ -49,8 +51,10 @@ def test_serve_with_workers_publishes_through_the_messaging_process(
                      "Content-Type": "application/xml"}, timeout=30)
         assert response.status_code == 202, response.text
         wait_for(lambda: _outbox_states(settings) == {"sent": 1}, timeout=30)
+        assert any(metrics_dir(instance).glob("counter_*.db")), "the workers count there"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
     assert server.returncode is not None
     wait_for(lambda: not heartbeat_path(instance).exists(), timeout=30)
+    assert not metrics_dir(instance).exists()
