@@ -194,7 +194,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         messaging.start()
     try:
         uvicorn.run("adapters.http.app:app_factory", factory=True, host=args.host,
-                    port=args.port, workers=args.workers, loop="uvloop", http="httptools",
+                    port=args.port, workers=args.workers, loop="uvloop",
+                    http="adapters.http.server_limits:protocol_from_env",
                     log_level=level_name(settings.log_level), access_log=False,
                     log_config=uvicorn_log_config(settings.log_level))
     finally:

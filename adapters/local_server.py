@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 
 import httpx
 
+from gateway.settings import Settings
+
 
 def rabbitmq_reachable(url: str, timeout: float = 2.0) -> bool:
     """Whether something listens at the AMQP URL's host and port."""
@@ -45,14 +47,25 @@ def wait_until_ready(base_url: str, timeout: float = 20.0, path: str = "/readyz"
     return False
 
 
-def serve_in_thread(app: Any, port: int, name: str = "gateway") -> tuple[Any, threading.Thread]:
-    """Serve an ASGI app with uvicorn from a daemon thread; stop with ``server.should_exit``."""
+def serve_in_thread(app: Any, port: int, name: str = "gateway",
+                    settings: Settings | None = None) -> tuple[Any, threading.Thread]:
+    """Serve an ASGI app with uvicorn from a daemon thread; stop with ``server.should_exit``.
+
+    The server enforces the same request-head limits as ``gateway serve``
+    (``adapters/http/server_limits.py``): those of ``settings``, else of the gateway the app
+    serves (``app.state.gateway``), else the defaults.
+    """
     import uvicorn
 
+    from adapters.http.server_limits import protocol_for
+
+    gateway = getattr(getattr(app, "state", None), "gateway", None)
+    settings = settings or getattr(gateway, "settings", None) or Settings()
     # log_config=None: uvicorn's loggers propagate to the root logger (JSON lines once
     # ``configure_logging`` ran) instead of getting uvicorn's own text handlers
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           loop="asyncio", lifespan="on", log_config=None))
+                                           loop="asyncio", lifespan="on", log_config=None,
+                                           http=protocol_for(settings)))
     thread = threading.Thread(target=server.run, name=f"{name}-{port}", daemon=True)
     thread.start()
     return server, thread

@@ -259,7 +259,10 @@ class Bench:
     def execute(self) -> dict[str, float]:
         env = {**os.environ, "GATEWAY_VAR_DIR": str(self.var_dir),
                "GATEWAY_AMQP_PREFIX": self.prefix, "GATEWAY_DB_URL": self.db_url,
-               "GATEWAY_LOG_LEVEL": "warning"}
+               "GATEWAY_LOG_LEVEL": "warning",
+               # one partner sends everything here: its share is the whole process
+               "GATEWAY_MAX_IN_FLIGHT_PER_PARTNER": os.environ.get(
+                   "GATEWAY_MAX_IN_FLIGHT_PER_PARTNER", "64")}
         label = ("SQLite synchronous=FULL" if self.journal == "sqlite"
                  else f"PostgreSQL schema {self.schemas[0]}")
         idle = wait_for_idle(self.args.wait_idle)

@@ -11,6 +11,7 @@ it); a raise site may name a more precise code than its class's (``code=…``)::
     GatewayError                     500  GW-ERROR
     ├── RequestError                 400  GW-REQUEST      the sender's fault; resending cannot help
     │   ├── PayloadTooLarge          413  GW-SIZE-LIMIT   body over the limit (before parsing)
+    │   ├── BodyTimeout              408  GW-BODY-TIMEOUT body not all received by its deadline
     │   ├── UnsupportedMediaType     415  GW-MEDIA-TYPE
     │   ├── NotAcceptable            406  GW-NOT-ACCEPTABLE
     │   ├── UnsafeXml                400  GW-XML-UNSAFE   raised as GW-XML-DTD, GW-XML-DEPTH…
@@ -102,6 +103,11 @@ class RequestError(GatewayError):
 class PayloadTooLarge(RequestError):
     code = "GW-SIZE-LIMIT"
     http_status = 413
+
+
+class BodyTimeout(RequestError):
+    code = "GW-BODY-TIMEOUT"
+    http_status = 408
 
 
 class UnsupportedMediaType(RequestError):

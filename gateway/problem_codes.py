@@ -20,7 +20,7 @@ Each row (``ProblemCode``):
 * ``http_status`` — the status of the plain-HTTP answer that carries the code (a problem
   code: the status of the rejection listing it, 400); ``None`` when the code never reaches a
   partner (bus, start-up). SOAP answers follow their binding instead: SOAP 1.1 faults are
-  HTTP 500, SOAP 1.2 ``Sender`` faults 400, except 401/403/413/415/429/503, kept as they are;
+  HTTP 500, SOAP 1.2 ``Sender`` faults 400, except 401/403/408/413/415/429/503, kept as they are;
 * ``meaning`` and ``fix`` — for the partner's developer or the operator, concrete;
 * ``within`` — for a problem code: the rejection code whose problem list carries it;
 * ``reserved`` — defined (usually a class's default code) but emitted by no check today.
@@ -97,6 +97,12 @@ _REQUEST = Section("The HTTP request", (
        "default); it was refused before being parsed.",
        "Split the consignment into several declarations, or ask the operator for the limit "
        "that applies; do not compress or re-encode the XML to get under it."),
+    _P("GW-BODY-TIMEOUT", 408,
+       "The body did not arrive in time: a body may take `GATEWAY_BODY_TIMEOUT_S` (10 s by "
+       "default) plus one second per `GATEWAY_BODY_MIN_BYTES_PER_S` (64 KiB) received. The "
+       "connection was closed; nothing was stored.",
+       "Send the whole body at once, as soon as the headers are sent (do not hold the request "
+       "open); on a slow link, ask the operator for the deadline that applies."),
     _P("GW-NUMBER-INVALID", 400,
        "A number in the request (`?after=`, the `{seq}` of a notification URL, SOAP "
        "`AfterSequence`) is not plain ASCII digits, has more than 9 digits or is above "
@@ -345,6 +351,12 @@ _IDEMPOTENCY = Section("Repeats", (
        "Give a new declaration a new reference. To resend the original, send the same "
        "document: its encoding, attribute order, whitespace inside tags and the channel (plain "
        "HTTP or SOAP) may differ, its content and the text between elements may not."),
+    _P("GW-IDEMPOTENCY-KEY", 400,
+       "The `Idempotency-Key` header (SOAP: the WS-Addressing `MessageID`) is longer than 200 "
+       "characters or contains a control character or a character outside ASCII; it is "
+       "refused, never cut. The problem's pointer names the header or the block.",
+       "Send a key of at most 200 printable ASCII characters (a UUID, `urn:uuid:…`, fits), or "
+       "leave it out when the document carries its own reference."),
 ))
 
 _SOAP = Section("SOAP envelope (`POST /soap`)", (
@@ -404,7 +416,8 @@ _CAPACITY = Section("Capacity and availability", (
 ), (
     _P("GW-BUSY", 429,
        "The gateway process is handling as many submissions as it takes at once "
-       "(`GATEWAY_MAX_IN_FLIGHT`).",
+       "(`GATEWAY_MAX_IN_FLIGHT`), or as many of your partner id's as one partner may "
+       "(`GATEWAY_MAX_IN_FLIGHT_PER_PARTNER`).",
        "Retry after the `Retry-After` seconds (1), with back-off; keep fewer submissions in "
        "flight."),
     _P("GW-UNAVAILABLE", 503,

@@ -48,13 +48,28 @@ def new_instance_id() -> str:
     return f"{(host or 'gw')[:24]}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the gateway needs to know about its deployment.
 
     ``instance_id`` names this running instance among those sharing a var directory and a
     journal (heartbeat, metrics directory, lease owners): see the module docstring.
+
+    What one client may hold of a process (``adapters/http/``; a request past a limit is
+    refused, the others carry on):
+
+    * ``max_in_flight`` (``GATEWAY_MAX_IN_FLIGHT``, 64): submissions read and processed at
+      once; ``max_in_flight_per_partner`` (``GATEWAY_MAX_IN_FLIGHT_PER_PARTNER``, 16) of them
+      for one partner — beyond either, ``429`` + ``Retry-After``. A slot is taken only after
+      the token and the content type were checked, and held while the body is read.
+    * ``body_timeout_s`` (``GATEWAY_BODY_TIMEOUT_S``, 10) plus one second per
+      ``body_min_bytes_per_s`` (``GATEWAY_BODY_MIN_BYTES_PER_S``, 64 KiB) received: the time
+      a body may take to arrive; a slower sender gets ``408`` and the connection is closed.
+    * ``max_header_bytes`` (``GATEWAY_MAX_HEADER_BYTES``, 32 KiB: request line and headers),
+      ``max_headers`` (``GATEWAY_MAX_HEADERS``, 100) and ``header_timeout_s``
+      (``GATEWAY_HEADER_TIMEOUT_S``, 10: from the request's first byte, or from the
+      connection's opening, to the end of its headers): past them the server answers ``431``
+      or ``408`` and closes the connection, before the application sees the request.
     """
 
     home: Path = PROJECT_HOME
@@ -67,6 +82,12 @@ class Settings:
     max_depth: int = 48
     max_elements: int = 250_000
     max_in_flight: int = 64          # submissions being processed per process; more get 429
+    max_in_flight_per_partner: int = 16   # of those, for one partner (see above)
+    body_timeout_s: float = 10.0
+    body_min_bytes_per_s: int = 64 * 1024
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    header_timeout_s: float = 10.0
     problem_cap: int = 25
     log_level: str = "info"
     push_max_attempts: int = 8
@@ -118,6 +139,14 @@ class Settings:
             max_depth=int(env.get("GATEWAY_MAX_DEPTH", base.max_depth)),
             max_elements=int(env.get("GATEWAY_MAX_ELEMENTS", base.max_elements)),
             max_in_flight=int(env.get("GATEWAY_MAX_IN_FLIGHT", base.max_in_flight)),
+            max_in_flight_per_partner=int(env.get("GATEWAY_MAX_IN_FLIGHT_PER_PARTNER",
+                                                  base.max_in_flight_per_partner)),
+            body_timeout_s=float(env.get("GATEWAY_BODY_TIMEOUT_S", base.body_timeout_s)),
+            body_min_bytes_per_s=int(env.get("GATEWAY_BODY_MIN_BYTES_PER_S",
+                                             base.body_min_bytes_per_s)),
+            max_header_bytes=int(env.get("GATEWAY_MAX_HEADER_BYTES", base.max_header_bytes)),
+            max_headers=int(env.get("GATEWAY_MAX_HEADERS", base.max_headers)),
+            header_timeout_s=float(env.get("GATEWAY_HEADER_TIMEOUT_S", base.header_timeout_s)),
             problem_cap=int(env.get("GATEWAY_PROBLEM_CAP", base.problem_cap)),
             log_level=env.get("GATEWAY_LOG_LEVEL", base.log_level),
             public_url=env.get("GATEWAY_PUBLIC_URL", ""),

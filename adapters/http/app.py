@@ -74,7 +74,9 @@ def app_factory() -> FastAPI:
 
 
 def _mount(app: FastAPI, gateway: Gateway, sandbox: bool) -> None:
-    admission = Admission(gateway.settings.max_in_flight)      # shared by HTTP and SOAP
+    admission = Admission(gateway.settings.max_in_flight,      # shared by HTTP and SOAP
+                          gateway.settings.max_in_flight_per_partner)
+    app.state.admission = admission       # for operators' probes and the tests
     app.include_router(rest.router(gateway, admission))
     app.include_router(soap.router(gateway, admission))
     if sandbox:       # a broker's callback endpoint, the stand-in the sandbox partners use

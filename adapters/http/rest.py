@@ -3,11 +3,22 @@
 ``POST /v1/messages`` takes one XML document (``Content-Type: application/xml`` or
 ``text/xml``) and answers in the same exchange: ``202`` with a signed receipt, or a ``4xx``
 with a signed rejection listing every problem. ``Accept: application/json`` gives the same
-content as JSON. The body size is checked before anything is parsed (``413``).
+content as JSON.
+
+What a submission goes through before the intake, cheapest first, so that a client without a
+token never holds anything: the ``Accept`` header (``406``), the token (``401``), the content
+type (``415``), the ``Idempotency-Key`` (``400``, ``gateway/idempotency.py``) and a declared
+``Content-Length`` over the limit (``413``) are all answered before a byte of the body is
+read; then an admission slot of the partner's share (``429``, ``admission.py``); then the body,
+under its size limit (``413``) and its deadline (``408``, ``read_body``). An answer given
+before the whole body was read closes the connection (``Connection: close``): the rest of the
+body is never read into the application (the server only throws away, for a moment, what is
+still arriving, so that the client sees the answer: ``server_limits.py``, lingering close).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -17,16 +28,19 @@ from fastapi.responses import Response
 from adapters.bootstrap import Gateway
 from adapters.http.admission import Admission
 from gateway.errors import (
+    BodyTimeout,
     GatewayError,
     NotAcceptable,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from gateway.idempotency import sender_key
 from gateway.numbers import parse_ascii_uint
 from gateway.partners import Partner
 from gateway.pipeline.exchange import Exchange
 from gateway.pipeline.intake import Answer
+from gateway.settings import Settings
 
 XML = "application/xml; charset=utf-8"
 JSON = "application/json"
@@ -41,28 +55,29 @@ def router(gateway: Gateway, admission: Admission) -> APIRouter:
         ex = Exchange(body=b"", channel="http",
                       authorization=request.headers.get("authorization"),
                       idempotency_header=request.headers.get("idempotency-key"))
+        as_json, body_read = False, False
         try:
             as_json = wants_json(request.headers.get("accept"))
-        except NotAcceptable as err:
-            return render(gateway.intake.reject(ex, err), as_json=False)
-        try:
-            with admission.slot():
-                check_media_type(request.headers.get("content-type"), XML_TYPES)
-                body = await read_body(request, gateway.settings.max_body_bytes)
+            partner = ex.partner = authenticated(gateway, request)
+            check_media_type(request.headers.get("content-type"), XML_TYPES)
+            sender_key(ex.idempotency_header, ex.channel)
+            declared_length(request, gateway.settings.max_body_bytes)
+            with admission.slot(partner.id):
+                body = await read_body(request, gateway.settings)
+                body_read = True
                 answer = await gateway.intake.submit(Exchange(
                     body=body, channel="http", id=ex.id, received_at=ex.received_at,
                     authorization=ex.authorization, idempotency_header=ex.idempotency_header))
         except GatewayError as err:
-            return render(gateway.intake.reject(ex, err), as_json)
+            return closing(render(gateway.intake.reject(ex, err), as_json), not body_read)
         return render(answer, as_json)
 
     @api.get("/v1/conversations/{conversation_id}")
     async def conversation(conversation_id: str, request: Request) -> Response:
         try:
-            found = _owned_conversation(gateway, request, conversation_id)
+            found, notifications = _owned_conversation(gateway, request, conversation_id)
         except GatewayError as err:
             return _error_json(err)
-        notifications = gateway.journal.notifications(conversation_id)
         found["notifications"] = [_notification_json(n, with_document=False)
                                   for n in notifications]
         return Response(json.dumps(found, indent=1), media_type=JSON)
@@ -72,14 +87,15 @@ def router(gateway: Gateway, admission: Admission) -> APIRouter:
                             after: str = "0") -> Response:
         try:
             as_json = wants_json(request.headers.get("accept"))
-            found = _owned_conversation(gateway, request, conversation_id)
             after_seq = parse_ascii_uint(after, 9, name="after", pointer="?after")
+            found, listed = _owned_conversation(gateway, request, conversation_id)
         except GatewayError as err:
             return _error_json(err)
-        items = [n for n in gateway.journal.notifications(conversation_id) if n.seq > after_seq]
+        items = [n for n in listed if n.seq > after_seq]
         if as_json:
             return Response(json.dumps({
                 "conversation_id": conversation_id, "status": found["status"],
+                "customs_reference": found.get("customs_reference"),
                 "mrn": found.get("mrn"),
                 "notifications": [_notification_json(n) for n in items]}, indent=1),
                 media_type=JSON)
@@ -89,9 +105,9 @@ def router(gateway: Gateway, admission: Admission) -> APIRouter:
     @api.get("/v1/conversations/{conversation_id}/notifications/{seq}")
     async def notification(conversation_id: str, seq: str, request: Request) -> Response:
         try:
-            _owned_conversation(gateway, request, conversation_id)
             number = parse_ascii_uint(seq, 9, name="the notification number", pointer="{seq}")
-            for n in gateway.journal.notifications(conversation_id):
+            _, listed = _owned_conversation(gateway, request, conversation_id)
+            for n in listed:
                 if n.seq == number:
                     return Response(n.document, media_type=XML,
                                     headers={"X-Conversation-ID": conversation_id})
@@ -161,41 +177,85 @@ def check_media_type(content_type: str | None, allowed: tuple[str, ...]) -> str:
     return media
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing anything over ``limit`` before it is parsed.
+def declared_length(request: Request, limit: int) -> int | None:
+    """The ``Content-Length`` (ASCII digits only), ``PayloadTooLarge`` if over ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return None
+    length = parse_ascii_uint(declared, 19, maximum=2**63 - 1, name="Content-Length",
+                              pointer="Content-Length")
+    if length > limit:
+        raise PayloadTooLarge(f"body of {length} bytes exceeds the limit of {limit} bytes")
+    return length
 
+
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The request body, refused past ``max_body_bytes`` or past its deadline.
+
+    Over the limit (declared, or counted as it arrives): ``PayloadTooLarge`` at once, the rest
+    left unread. The deadline is ``body_timeout_s`` from the first read, plus one second per
+    ``body_min_bytes_per_s`` received: a sender slower than that gets ``BodyTimeout`` (408).
     A client that goes away mid-body raises ``ClientDisconnected`` (with the bytes read), which
     ``RequestGuard`` logs as one info line: no traceback, and no answer (nobody is listening).
     """
-    from starlette.requests import ClientDisconnect
-
     from adapters.http.request_guard import ClientDisconnected
 
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    chunks, size = [], 0
+    limit = settings.max_body_bytes
+    declared_length(request, limit)
+    loop = asyncio.get_running_loop()
+    started, chunks, size = loop.time(), [], 0
+
+    def deadline() -> float:
+        rate = settings.body_min_bytes_per_s
+        return started + settings.body_timeout_s + (size / rate if rate > 0 else 0.0)
+
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect as exc:
-        raise ClientDisconnected(size) from exc
-    return b"".join(chunks)
+        async with asyncio.timeout_at(deadline()) as timer:
+            while True:
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected(size)
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+                timer.reschedule(deadline())
+    except TimeoutError as exc:
+        raise BodyTimeout(
+            f"the body did not arrive in time: {size} bytes in {loop.time() - started:.1f} s "
+            f"(a body may take {settings.body_timeout_s:g} s plus one second per "
+            f"{settings.body_min_bytes_per_s} bytes)") from exc
+
+
+def closing(response: Response, close: bool = True) -> Response:
+    """``response`` with ``Connection: close`` (when ``close``): an answer given before the
+    whole body was read ends the connection instead of reading the rest of the body."""
+    if close:
+        response.headers["Connection"] = "close"
+    return response
 
 
 def authenticated(gateway: Gateway, request: Request) -> Partner:
     return gateway.partners.authenticate(request.headers.get("authorization"))
 
 
-def _owned_conversation(gateway: Gateway, request: Request, conversation_id: str) -> dict[str, Any]:
+def _owned_conversation(gateway: Gateway, request: Request, conversation_id: str
+                        ) -> tuple[dict[str, Any], list[Any]]:
+    """The partner's own conversation and its notifications, read as of one moment."""
     partner = authenticated(gateway, request)
-    found = gateway.journal.conversation(conversation_id)
+    found, notifications = gateway.journal.conversation_view(conversation_id)
     if found is None or not partner.may_read(found["partner_id"]):
         raise NotFound(f"no conversation {conversation_id} for partner {partner.id}")
-    return found
+    return with_mrn(found), notifications
+
+
+def with_mrn(conversation: dict[str, Any]) -> dict[str, Any]:
+    """The conversation as partners read it: ``mrn`` names the customs reference of a
+    declaration or movement (the journal's generic ``customs_reference``)."""
+    return {**conversation, "mrn": conversation.get("customs_reference")}
 
 
 def _error_json(err: GatewayError) -> Response:

@@ -9,10 +9,16 @@ answered with a ``MustUnderstand`` fault. The operation is the Body's child elem
 name the same operation. Faults follow each version: 1.1 ``faultcode`` ``soap:Client`` /
 ``soap:Server`` / ``soap:MustUnderstand`` with HTTP 500; 1.2 ``Code/Value`` ``soap:Sender``
 (400) / ``soap:Receiver`` (500) / ``soap:MustUnderstand`` (500, with a ``NotUnderstood``
-header block per block) — except 401/403/413/415/429/503, which keep their HTTP status. Every
-fault carries the signed ``gw:Rejection`` with the structured problems: in the ``detail``, or
-— for a 1.1 MustUnderstand fault, which concerns headers, not the Body (SOAP 1.1 §4.4) — in a
-``gw:Fault`` header entry.
+header block per block) — except 401/403/408/413/415/429/503, which keep their HTTP status.
+Every fault carries the signed ``gw:Rejection`` with the structured problems: in the
+``detail``, or — for a 1.1 MustUnderstand fault, which concerns headers, not the Body (SOAP
+1.1 §4.4) — in a ``gw:Fault`` header entry.
+
+Before a byte of the body is read: the bearer token of the HTTP ``Authorization`` header
+(``401``), the content type (``415``) and a declared ``Content-Length`` over the limit
+(``413``); then an admission slot of the partner's share (``429``), held while the body is read
+under its size limit and deadline (``413``, ``408``: ``rest.read_body``) and the operation
+runs. A fault given before the whole body was read closes the connection.
 
 The journal keeps the envelope as received (the receipt's ``SHA256`` is of those bytes); the
 business document is the Body's child, whose exclusive-C14N digest (``DocumentDigest``, computed
@@ -39,7 +45,14 @@ from lxml import etree
 
 from adapters.bootstrap import Gateway
 from adapters.http.admission import Admission
-from adapters.http.rest import authenticated, check_media_type, read_body, retry_after
+from adapters.http.rest import (
+    authenticated,
+    check_media_type,
+    closing,
+    declared_length,
+    read_body,
+    retry_after,
+)
 from adapters.http.soap_envelope import (
     SOAP12,
     V11,
@@ -56,6 +69,7 @@ from adapters.http.soap_envelope import (
 from gateway.documents.receipts import GW_NS
 from gateway.errors import GatewayError, NotFound
 from gateway.numbers import parse_ascii_uint, strip_xml_whitespace
+from gateway.partners import Partner
 from gateway.pipeline.exchange import Exchange
 from gateway.pipeline.intake import Answer
 from gateway.settings import Settings
@@ -86,16 +100,20 @@ def router(gateway: Gateway, admission: Admission) -> APIRouter:
         version = V12 if content_type.lower().startswith("application/soap+xml") else V11
         ex = Exchange(body=b"", channel="soap12" if version.is12 else "soap11",
                       authorization=request.headers.get("authorization"))
+        body_read = False
         try:
-            raw, message = await _read_request(gateway, request, version)
-            if message.operation == "GetNotifications":
-                return _get_notifications(gateway, request, message)
-            document = sole_element(message.payload, "GW-SOAP-BODY",
-                                    "SubmitDeclaration needs the declaration document")
-            ex.idempotency_header = message.message_id
+            partner = ex.partner = _admissible(gateway, request)
+            with admission.slot(partner.id):
+                raw, message = await _read_request(gateway, request, version)
+                body_read = True
+                if message.operation == "GetNotifications":
+                    return _get_notifications(gateway, request, message)
+                document = sole_element(message.payload, "GW-SOAP-BODY",
+                                        "SubmitDeclaration needs the declaration document")
+                ex.idempotency_header = message.message_id
+                return await _submit(gateway, ex, version, document, raw)
         except GatewayError as err:
-            return fault(version, gateway.intake.reject(ex, err))
-        return await _submit(gateway, admission, ex, version, document, raw)
+            return closing(fault(version, gateway.intake.reject(ex, err)), not body_read)
 
     return api
 
@@ -109,12 +127,21 @@ def service_address(settings: Settings, request: Request) -> str:
     return f"http://{host}{f':{port}' if port else ''}/soap"
 
 
+def _admissible(gateway: Gateway, request: Request) -> Partner:
+    """The partner of the HTTP ``Authorization`` token, once the content type and a declared
+    length are checked too: all before an admission slot is taken or the body is read."""
+    partner = authenticated(gateway, request)
+    check_media_type(request.headers.get("content-type"), ("text/xml", "application/soap+xml"))
+    declared_length(request, gateway.settings.max_body_bytes)
+    return partner
+
+
 async def _read_request(gateway: Gateway, request: Request, version: SoapVersion
                         ) -> tuple[bytes, SoapMessage]:
-    """The raw body and the strictly read envelope, its declared action checked."""
+    """The raw body (size limit, deadline) and the strictly read envelope, its declared
+    action checked."""
     content_type = request.headers.get("content-type", "")
-    check_media_type(content_type, ("text/xml", "application/soap+xml"))
-    raw = await read_body(request, gateway.settings.max_body_bytes)
+    raw = await read_body(request, gateway.settings)
     envelope = parse_untrusted(raw, gateway.limits).getroot()
     message = read_message(envelope, version_of(envelope, version))
     action = _declared_action(request, version, content_type)
@@ -124,16 +151,13 @@ async def _read_request(gateway: Gateway, request: Request, version: SoapVersion
     return raw, message
 
 
-async def _submit(gateway: Gateway, admission: Admission, ex: Exchange, version: SoapVersion,
+async def _submit(gateway: Gateway, ex: Exchange, version: SoapVersion,
                   document: etree._Element, raw: bytes) -> Response:
-    try:
-        with admission.slot():
-            answer = await gateway.intake.submit(Exchange(
-                body=raw, channel=ex.channel, id=ex.id,
-                received_at=ex.received_at, authorization=ex.authorization,
-                idempotency_header=ex.idempotency_header, document=document))
-    except GatewayError as err:
-        return fault(version, gateway.intake.reject(ex, err))
+    """The declaration through the intake (in the caller's admission slot), its answer."""
+    answer = await gateway.intake.submit(Exchange(
+        body=raw, channel=ex.channel, id=ex.id,
+        received_at=ex.received_at, authorization=ex.authorization,
+        idempotency_header=ex.idempotency_header, document=document))
     if not answer.accepted:
         return fault(version, answer)
     headers = {"X-Conversation-ID": answer.conversation_id or ""}
@@ -168,13 +192,13 @@ def _get_notifications(gateway: Gateway, request: Request, message: SoapMessage)
     payload = message.payload
     conversation_id = (payload.findtext(f"{{{GW_NS}}}ConversationID") or "").strip()
     after = after_sequence(payload)
-    found = gateway.journal.conversation(conversation_id)
+    found, listed = gateway.journal.conversation_view(conversation_id)
     if found is None or not partner.may_read(found["partner_id"]):
         raise NotFound(f"no conversation {conversation_id} for partner {partner.id}")
     response = etree.Element(f"{{{GW_NS}}}GetNotificationsResponse", nsmap={"gw": GW_NS})
     etree.SubElement(response, f"{{{GW_NS}}}ConversationID").text = conversation_id
     etree.SubElement(response, f"{{{GW_NS}}}Status").text = found["status"]
-    for n in gateway.journal.notifications(conversation_id):
+    for n in listed:
         if n.seq > after:
             response.append(etree.fromstring(n.document))
     return Response(envelope_bytes(message.version, etree.tostring(response)),
@@ -224,7 +248,7 @@ def fault(version: SoapVersion, answer: Answer) -> Response:
                 f"</faultstring>").encode() + (b"<detail>" + detail + b"</detail>"
                                                  if detail else b"")
     headers = {}
-    if err is not None and err.http_status in (401, 403, 413, 415, 429, 503):
+    if err is not None and err.http_status in (401, 403, 408, 413, 415, 429, 503):
         status = err.http_status
     if err is not None and err.retryable:
         headers["Retry-After"] = retry_after(err)

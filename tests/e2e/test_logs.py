@@ -63,11 +63,13 @@ def whole_objects(name: str, lines: list[str]) -> list[dict[str, Any]]:
     return records
 
 
-def abort_uploads(port: int, count: int) -> None:
-    """Announce a 1 MB body, send 3 bytes, hang up."""
+def abort_uploads(port: int, count: int, token: str) -> None:
+    """Announce a 1 MB body, send 3 bytes, hang up (with a token: a request without one is
+    answered 401 before its body is read)."""
     for _ in range(count):
         with socket.create_connection(("127.0.0.1", port)) as s:
             s.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: gateway\r\n"
+                      b"Authorization: Bearer " + token.encode() + b"\r\n"
                       b"Content-Type: application/xml\r\nContent-Length: 1000000\r\n\r\n<a>")
 
 
@@ -84,7 +86,7 @@ def start(settings: Settings, port: int) -> subprocess.Popen[bytes]:
 
 def drive(base: str, port: int, token: str, out: Captured) -> str:
     """The traffic; returns the conversation id of the accepted declaration."""
-    abort_uploads(port, ABORTED)
+    abort_uploads(port, ABORTED, token)
     wait_for(lambda: sum(r["event"] == "http.client_disconnected" for r in out.records())
              >= REPEAT_LIMIT, timeout=30)
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/xml"}

@@ -21,11 +21,11 @@ pytestmark = pytest.mark.integration
 def test_admission_refuses_beyond_limit_and_frees_its_slot() -> None:
     """A slot is refused with TooBusy while the limit is taken, and free again afterwards."""
     admission = Admission(1)
-    with admission.slot():
-        with pytest.raises(TooBusy) as refused, admission.slot():
+    with admission.slot("broker-alpha"):
+        with pytest.raises(TooBusy) as refused, admission.slot("broker-beta"):
             pass
         assert refused.value.http_status == 429 and refused.value.retryable
-    with admission.slot():
+    with admission.slot("broker-alpha"):
         assert admission.in_flight == 1
     assert admission.in_flight == 0
 

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from adapters.http import request_guard
 from adapters.http.request_guard import RequestGuard
 from adapters.http.rest import read_body
+from gateway.settings import Settings
 
 
 class RecordingLog:
@@ -47,7 +48,7 @@ def app() -> FastAPI:
 
     @api.post("/upload")
     async def upload(request: Request) -> Response:
-        body = await read_body(request, 1_000_000)
+        body = await read_body(request, Settings(max_body_bytes=1_000_000))
         return Response(str(len(body)))
 
     @api.get("/broken")
