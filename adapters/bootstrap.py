@@ -2,7 +2,7 @@
 
 ``build_gateway(settings)`` reads and compiles everything once (schemas, mappings, keys,
 partner registry, routes, topology) and returns a ``Gateway`` whose ``start()`` runs the
-background work on the current event loop: the outbox relay, the decision consumer and the
+background work on the current event loop: the outbox relay, the event consumers and the
 push deliverer — plus, in sandbox mode, the stand-in partners. Nothing here runs at import.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from adapters.amqp.decision_consumer import DecisionConsumer
+from adapters.amqp.event_consumer import EventConsumer
 from adapters.amqp.relay import OutboxRelay
 from adapters.amqp.topology import Names, connect, declare
 from adapters.observability import PrometheusMetrics
@@ -28,9 +28,11 @@ from adapters.store.sqlite_journal import SqliteJournal, sqlite_path
 from gateway.bus_topology import Topology
 from gateway.canonical.kinds import CanonicalKinds, default_kinds
 from gateway.checking import DocumentChecker
-from gateway.decision_notifications import DecisionService
 from gateway.documents.answers import AnswerFormats
 from gateway.errors import ConfigurationError
+from gateway.events.config import ConsumerSpec, load_consumers
+from gateway.events.service import EventHandler, EventService
+from gateway.flows.clearance_decisions import ClearanceDecisionHandler
 from gateway.mapping.engine import Mapping, load_mapping
 from gateway.message_types import MessageTypeRegistry
 from gateway.metrics import Metrics
@@ -48,14 +50,19 @@ GATEWAY_OWNER = "gateway"
 ALL, HTTP, MESSAGING = "all", "http", "messaging"
 
 
+def flow_stores() -> list[Any]:
+    """Every flow's own tables (payments, …), created and bound with the journal's."""
+    return []
+
+
 def open_journal(settings: Settings) -> Any:
     url = settings.journal_url
     if url.startswith("sqlite:///"):
-        return SqliteJournal(sqlite_path(url)).open()
+        return SqliteJournal(sqlite_path(url), flow_stores()).open()
     if url.startswith(("postgresql://", "postgres://")):
         from adapters.store.postgres_journal import PostgresJournal  # psycopg: only if used
 
-        return PostgresJournal(url).open()
+        return PostgresJournal(url, flow_stores()).open()
     raise ConfigurationError(f"GATEWAY_DB_URL must be sqlite:///… or postgresql://…, not {url!r}")
 
 
@@ -85,10 +92,10 @@ class Gateway:
     bus_key: SigningKey
     trust: TrustStore
     intake: IntakeService
-    decisions: DecisionService
+    events: dict[str, tuple[ConsumerSpec, EventService]]     # consumer name -> spec, service
     limits: XmlLimits
     relay: OutboxRelay | None = None
-    consumer: DecisionConsumer | None = None
+    consumers: list[EventConsumer] = field(default_factory=list)
     pusher: PushDeliverer | None = None
     background: list[Any] = field(default_factory=list)
     role: str = ALL
@@ -113,14 +120,16 @@ class Gateway:
             idle_poll=0.05 if role == MESSAGING else 1.0)
         self.pusher = PushDeliverer(self.journal, owner=owner, metrics=self.metrics,
                                     max_attempts=self.settings.push_max_attempts)
-        self.consumer = DecisionConsumer(
-            self.decisions, amqp_url=self.settings.amqp_url, names=self.names,
-            queue=self.topology.decisions_queue, parking_exchange=self.topology.parking_exchange,
-            metrics=self.metrics, on_applied=self.pusher.wake,
+        self.consumers = [EventConsumer(
+            service, amqp_url=self.settings.amqp_url, names=self.names, queue=spec.queue,
+            default_event_type=spec.default_event_type,
+            parking_exchange=self.topology.parking_exchange, metrics=self.metrics,
+            on_applied=self.pusher.wake,
             prepare=lambda channel: declare(channel, self.topology, self.names))
+            for spec, service in self.events.values()]
         self.intake.after_commit = self.relay.wake
         await self.declare_topology()
-        self.background = [self.relay, self.consumer, self.pusher]
+        self.background = [self.relay, *self.consumers, self.pusher]
         if sandbox:
             self.background.extend(self._standins())
         self._tasks = [asyncio.create_task(part.run(), name=type(part).__name__)
@@ -175,8 +184,8 @@ class Gateway:
         return {"ready": journal_ok and amqp_ok, "journal": journal_ok, "rabbitmq": amqp_ok}
 
     def messaging_connected(self) -> bool:
-        return bool(self.relay and self.relay.connected and self.consumer
-                    and self.consumer.connected)
+        return bool(self.relay and self.relay.connected and self.consumers
+                    and all(consumer.connected for consumer in self.consumers))
 
 
 def heartbeat_path(settings: Settings) -> Path:
@@ -216,11 +225,14 @@ def build_gateway(settings: Settings, *, gateway_url: str = "",
     intake = IntakeService(front=pipelines.front, back=pipelines.back, journal=journal,
                            signer=signer, metrics=prom, problem_cap=settings.problem_cap,
                            answers=answers)
-    decisions = DecisionService(trust=trust, signer=signer, conversations=journal,
-                                partners=partners, metrics=prom, country=settings.country,
-                                agency=settings.agency)
+    handlers: list[EventHandler] = [ClearanceDecisionHandler(
+        signer=signer, partners=partners, metrics=prom, country=settings.country,
+        agency=settings.agency)]
+    events = {spec.name: (spec, EventService(
+        spec.name, spec.routes, handlers, trust=trust, store=journal, reads=journal,
+        metrics=prom)) for spec in load_consumers(config / "events.toml")}
     return Gateway(settings, registry, partners, routing, topology, Names(settings.amqp_prefix),
-                   journal, prom, signer, signer_key, trust, intake, decisions, limits)
+                   journal, prom, signer, signer_key, trust, intake, events, limits)
 
 
 def load_formats(settings: Settings) -> tuple[MessageTypeRegistry, dict[str, Mapping],

@@ -112,4 +112,4 @@ class PushDeliverer:
         outcome = "delivered" if error is None else ("retry" if retry_at else "failed")
         self._metrics.count(m.PUSHES, outcome=outcome)
         log.info(f"push.{outcome}", notification_id=n.id, conversation_id=n.conversation_id,
-                 decision_id=n.decision_id, partner=n.partner_id, attempts=attempts, error=error)
+                 source_id=n.source_id, partner=n.partner_id, attempts=attempts, error=error)

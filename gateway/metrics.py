@@ -15,6 +15,7 @@ DUPLICATES = "gateway_messages_duplicate_total"
 PUBLISHED = "gateway_messages_published_total"
 PARKED = "gateway_messages_parked_total"
 DECISIONS = "gateway_decisions_applied_total"
+EVENTS = "gateway_events_total"
 PUSHES = "gateway_notifications_pushed_total"
 LATENCY = "gateway_intake_seconds"
 
@@ -27,6 +28,7 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
                 ("kind", "message_type")),
     PARKED: ("Messages parked for an operator, by reason", ("reason",)),
     DECISIONS: ("Clearance decisions turned into notifications", ("kind",)),
+    EVENTS: ("Events from internal systems, by type and outcome", ("event_type", "outcome")),
     PUSHES: ("Notification push attempts, by outcome", ("outcome",)),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -147,6 +147,10 @@ class PartnerRegistry:
     def get(self, partner_id: str) -> Partner:
         return self._current().partners[partner_id]
 
+    def find(self, partner_id: str) -> Partner | None:
+        """The partner, or ``None`` if the registry (as it is now) has no such partner."""
+        return self._current().partners.get(partner_id)
+
     def authenticate(self, authorization: str | None) -> Partner:
         """The partner holding this ``Authorization: Bearer …`` token, or ``Unauthenticated``."""
         if not authorization:

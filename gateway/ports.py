@@ -8,8 +8,11 @@ transaction and one fsync for a batch of requests); reads are plain calls.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ class OutboxRow:
 
 @dataclass(frozen=True)
 class Notification:
-    """A signed notification for a partner, born from a clearance decision."""
+    """A signed notification for a partner, born from an event (a clearance decision, a
+    matched payment …); ``source_id`` names that event, so that it is stored once."""
 
     id: str
     conversation_id: str
@@ -81,7 +85,7 @@ class Notification:
     kind: str
     created_at: str
     document: bytes
-    decision_id: str
+    source_id: str
     summary: dict[str, Any]
     push: bool
     seq: int = 0
@@ -94,11 +98,50 @@ class PushJob:
     attempts: int
 
 
+class JournalTransaction(Protocol):
+    """The journal inside one transaction: what event handlers and intake effects read and
+    write, together with their flow's own state (``flow(name)``), all committed or none."""
+
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        """The conversation's row, held for the rest of the transaction."""
+        ...
+
+    def add_notification(self, notification: Notification, callback_url: str | None
+                         ) -> int | None:
+        """Store a notification (pushed to ``callback_url`` if given); its ``seq`` in the
+        conversation, or ``None`` if a notification of the same source exists."""
+        ...
+
+    def update_conversation(self, conversation_id: str, *, status: str, at: str,
+                            customs_reference: str | None = None) -> None: ...
+
+    def add_history(self, conversation_id: str, at: str, kind: str,
+                    detail: dict[str, Any]) -> None: ...
+
+    def add_outbox(self, messages: Sequence[OutboundMessage]) -> None: ...
+
+    def flow(self, name: str) -> Any:
+        """A flow's own state port (payments, licences …) bound to this transaction."""
+        ...
+
+
 class MessageJournal(Protocol):
     def find(self, partner_id: str, idempotency_key: str) -> StoredReceipt | None: ...
 
-    async def record(self, message: AcceptedMessage) -> tuple[StoredReceipt, bool]:
-        """Store atomically; ``(existing, False)`` if the key was taken meanwhile."""
+    async def record(self, message: AcceptedMessage,
+                     effect: Callable[[JournalTransaction], Any] | None = None
+                     ) -> tuple[StoredReceipt, bool]:
+        """Store atomically — with ``effect`` run in the same transaction when the message is
+        new; ``(existing, False)`` if the key was taken meanwhile (``effect`` not run)."""
+        ...
+
+
+class EventStore(Protocol):
+    async def apply_once(self, consumer: str, message_id: str, event_type: str,
+                         work: Callable[[JournalTransaction], R]) -> tuple[R | None, bool]:
+        """Run ``work`` in one transaction with the mark that ``consumer`` processed
+        ``message_id``; ``(None, False)`` without running it if that mark exists already
+        (a redelivered or republished event is applied once, also across restarts)."""
         ...
 
 
@@ -113,11 +156,6 @@ class Conversations(Protocol):
     def conversation(self, conversation_id: str) -> dict[str, Any] | None: ...
 
     def notifications(self, conversation_id: str) -> list[Notification]: ...
-
-    async def record_decision(self, notification: Notification, status: dict[str, Any],
-                              callback_url: str | None) -> bool:
-        """Store a notification and the new status; ``False`` if the decision was seen."""
-        ...
 
 
 class PushQueue(Protocol):

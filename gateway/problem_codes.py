@@ -510,6 +510,15 @@ _BUS = Section("Clearance decisions (bus)", (
        "Operators: check the decision's conversation id against the journal (the decision may "
        "belong to another gateway instance's journal or prefix) and republish it where it "
        "belongs."),
+    _P("GW-EVENT-UNKNOWN", None,
+       "An event from an internal system has a type no route in `config/events.toml` names "
+       "for the queue it came from.",
+       "Operators: read the parked message; add the event type's route (signer, handlers) "
+       "or fix the publisher's `type` property, then republish it."),
+    _P("GW-EVENT-INVALID", None,
+       "An event from an internal system could not be understood by its handler.",
+       "Operators: read the parked message and its `x-gateway-reason`; fix the publishing "
+       "system's output and republish the event."),
 ))
 
 _OPERATOR = Section("Operator", (

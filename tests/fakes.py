@@ -78,14 +78,15 @@ class FakeJournal:
     receipts: dict[tuple[str, str], StoredReceipt] = field(default_factory=dict)
     conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
     outbox: list[FakeOutboxEntry] = field(default_factory=list)
-    stored_notifications: dict[str, Notification] = field(default_factory=dict)  # by decision
+    stored_notifications: dict[str, Notification] = field(default_factory=dict)  # by source
     push_states: dict[str, FakePushState] = field(default_factory=dict)  # by notification id
+    flows: dict[str, Any] = field(default_factory=dict)       # fake flow stores by name
 
     # every call, for assertions
     find_calls: list[tuple[str, str]] = field(default_factory=list)
     record_calls: list[AcceptedMessage] = field(default_factory=list)
-    decision_calls: list[tuple[Notification, dict[str, Any], str | None]] = \
-        field(default_factory=list)
+    event_calls: list[tuple[str, str, str]] = field(default_factory=list)
+    processed: set[tuple[str, str]] = field(default_factory=set)      # (consumer, message id)
     settle_calls: list[tuple[list[int], dict[int, str], dict[int, str]]] = \
         field(default_factory=list)
     push_results: list[dict[str, Any]] = field(default_factory=list)
@@ -96,7 +97,8 @@ class FakeJournal:
         self.find_calls.append((partner_id, idempotency_key))
         return self.receipts.get((partner_id, idempotency_key))
 
-    async def record(self, message: AcceptedMessage) -> tuple[StoredReceipt, bool]:
+    async def record(self, message: AcceptedMessage,
+                     effect: Callable[[Any], Any] | None = None) -> tuple[StoredReceipt, bool]:
         self.record_calls.append(message)
         if self.unavailable:
             raise ServiceUnavailable("the journal is unavailable (fake)")
@@ -113,7 +115,8 @@ class FakeJournal:
         now = utc_now_iso()
         self.conversations[message.conversation_id] = {
             "id": message.conversation_id, "partner_id": message.partner_id,
-            "reference": message.reference, "mrn": None, "status": message.status,
+            "reference": message.reference, "customs_reference": None,
+            "status": message.status,
             "created_at": now, "updated_at": now,
             "history": [{"at": message.received_at, "event": message.status,
                          "receipt_id": message.receipt_id, "message_type": message.message_type,
@@ -122,6 +125,10 @@ class FakeJournal:
         }
         for outbound in message.outbox:
             self.outbox.append(FakeOutboxEntry(seq=len(self.outbox) + 1, message=outbound))
+        if effect is not None:
+            tx = FakeTransaction(self)
+            effect(tx)
+            tx.commit()
         return stored, True
 
     @property
@@ -189,28 +196,25 @@ class FakeJournal:
         return sorted((n for n in self.stored_notifications.values()
                        if n.conversation_id == conversation_id), key=lambda n: n.seq)
 
-    async def record_decision(self, notification: Notification, status: dict[str, Any],
-                              callback_url: str | None) -> bool:
-        self.decision_calls.append((notification, dict(status), callback_url))
-        if notification.decision_id in self.stored_notifications:
-            return False
-        seq = 1 + max((n.seq for n in self.stored_notifications.values()
-                       if n.conversation_id == notification.conversation_id), default=0)
-        stored = dataclasses.replace(notification, seq=seq, push=bool(callback_url))
-        self.stored_notifications[notification.decision_id] = stored
-        self.push_states[notification.id] = FakePushState(
-            callback_url=callback_url, state="pending" if callback_url else "none",
-            next_at=self.clock() if callback_url else None)
-        conversation = self.conversations.get(notification.conversation_id)
-        if conversation is not None:
-            conversation["status"] = status["status"]
-            if status.get("mrn"):
-                conversation["mrn"] = status["mrn"]
-            conversation["updated_at"] = notification.created_at
-            self._event(notification.conversation_id, notification.created_at,
-                        f"notification.{notification.kind}", notification_id=notification.id,
-                        seq=seq, **notification.summary)
-        return True
+    def conversation_view(self, conversation_id: str
+                          ) -> tuple[dict[str, Any] | None, list[Notification]]:
+        return self.conversation(conversation_id), self.notifications(conversation_id)
+
+    # --- EventStore ----------------------------------------------------------------------------
+
+    async def apply_once(self, consumer: str, message_id: str, event_type: str,
+                         work: Callable[[Any], Any]) -> tuple[Any, bool]:
+        self.event_calls.append((consumer, message_id, event_type))
+        if self.unavailable:
+            raise ServiceUnavailable("the journal is unavailable (fake)")
+        await asyncio.sleep(0)
+        if (consumer, message_id) in self.processed:
+            return None, False
+        tx = FakeTransaction(self)
+        result = work(tx)                      # raises: nothing of it is kept
+        tx.commit()
+        self.processed.add((consumer, message_id))
+        return result, True
 
     # --- PushQueue -----------------------------------------------------------------------------
 
@@ -262,3 +266,70 @@ class FakeJournal:
         conversation = self.conversations.get(conversation_id)
         if conversation is not None:
             conversation["history"].append({"at": at, "event": kind, **detail})
+
+
+class FakeTransaction:
+    """``JournalTransaction`` over a FakeJournal: writes are kept only if the work succeeds."""
+
+    def __init__(self, journal: FakeJournal, flows: dict[str, Any] | None = None) -> None:
+        self.journal = journal
+        self.flows = flows if flows is not None else journal.flows
+        self._writes: list[Callable[[], None]] = []
+        self._seqs: dict[str, int] = {}
+        self._sources: set[str] = set()
+
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        return self.journal.conversation(conversation_id)
+
+    def add_notification(self, n: Notification, callback_url: str | None) -> int | None:
+        journal = self.journal
+        if n.source_id in journal.stored_notifications or n.source_id in self._sources:
+            return None
+        self._sources.add(n.source_id)
+        last = self._seqs.get(n.conversation_id) or max(
+            (x.seq for x in journal.stored_notifications.values()
+             if x.conversation_id == n.conversation_id), default=0)
+        seq = self._seqs[n.conversation_id] = last + 1
+
+        def write() -> None:
+            journal.stored_notifications[n.source_id] = dataclasses.replace(
+                n, seq=seq, push=bool(callback_url))
+            journal.push_states[n.id] = FakePushState(
+                callback_url=callback_url, state="pending" if callback_url else "none",
+                next_at=journal.clock() if callback_url else None)
+            journal._event(n.conversation_id, n.created_at, f"notification.{n.kind}",
+                           notification_id=n.id, seq=seq, **n.summary)
+        self._writes.append(write)
+        return seq
+
+    def update_conversation(self, conversation_id: str, *, status: str, at: str,
+                            customs_reference: str | None = None) -> None:
+        def write() -> None:
+            conversation = self.journal.conversations.get(conversation_id)
+            if conversation is not None:
+                conversation["status"], conversation["updated_at"] = status, at
+                if customs_reference:
+                    conversation["customs_reference"] = customs_reference
+        self._writes.append(write)
+
+    def add_history(self, conversation_id: str, at: str, kind: str,
+                    detail: dict[str, Any]) -> None:
+        self._writes.append(lambda: self.journal._event(conversation_id, at, kind, **detail))
+
+    def add_outbox(self, messages: Any) -> None:
+        def write() -> None:
+            for outbound in messages:
+                self.journal.outbox.append(
+                    FakeOutboxEntry(seq=len(self.journal.outbox) + 1, message=outbound))
+        self._writes.append(write)
+
+    def flow(self, name: str) -> Any:
+        return self.flows[name].bind(self)
+
+    def later(self, write: Callable[[], None]) -> None:
+        """For fake flow stores: a write kept only when the transaction commits."""
+        self._writes.append(write)
+
+    def commit(self) -> None:
+        for write in self._writes:
+            write()

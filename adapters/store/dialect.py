@@ -20,6 +20,7 @@ class Dialect:
     real: str                 # column type for epoch seconds (must be 64-bit)
     serial_key: str           # an auto-incremented integer primary key
     begin: str                # how the writer starts its transaction
+    begin_read: str           # how a reader starts a transaction that sees one snapshot
     row_lock: str             # appended to a SELECT that must lock its rows ("" if none)
     skip_locked: str          # appended to a claim's SELECT: lock rows, skip locked ones
     json_texts: str           # a sub-SELECT of the strings of a JSON array parameter ``?``
@@ -32,6 +33,10 @@ class Dialect:
     def schema(self) -> list[str]:
         """The DDL statements, one by one (each ``CREATE … IF NOT EXISTS``)."""
         return _statements(self.sql(SCHEMA))
+
+    def statements(self, script: str) -> list[str]:
+        """A ``;``-separated script with ``{fields}``, as this dialect's statements."""
+        return _statements(self.sql(script))
 
     def migration(self, version: int) -> list[str]:
         """The statements that bring a journal of ``version - 1`` to ``version``."""
@@ -54,11 +59,15 @@ def _render(dialect: Dialect, template: str) -> str:
 #: The version of the tables below. A journal made by an older gateway is brought up to date
 #: at start-up by the ``MIGRATIONS`` after its version (``journal_meta``; a journal with tables
 #: but no ``journal_meta`` is version 1), then ``SCHEMA`` creates whatever table is missing.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     # 2: the digest of the business document (exclusive C14N), the same whatever the channel
     2: "ALTER TABLE messages ADD COLUMN document_digest TEXT",
+    # 3: generic names — the reference customs assigns (MRN for declarations and movements)
+    #    and the source of a notification (the event that caused it: a decision, a payment …)
+    3: "ALTER TABLE conversations RENAME COLUMN mrn TO customs_reference;"
+       "ALTER TABLE notifications RENAME COLUMN decision_id TO source_id",
 }
 
 SCHEMA = """
@@ -91,7 +100,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
     partner_id TEXT NOT NULL,
     reference TEXT,
-    mrn TEXT,
+    customs_reference TEXT,
     status TEXT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
@@ -104,6 +113,13 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_conversation ON events (conversation_id, id);
+CREATE TABLE IF NOT EXISTS processed_events (
+    consumer TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    processed_at TEXT NOT NULL,
+    PRIMARY KEY (consumer, message_id)
+);
 CREATE TABLE IF NOT EXISTS outbox (
     seq {serial_key},
     id TEXT NOT NULL UNIQUE,
@@ -130,7 +146,7 @@ CREATE TABLE IF NOT EXISTS notifications (
     seq INTEGER NOT NULL,
     kind TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    decision_id TEXT NOT NULL UNIQUE,
+    source_id TEXT NOT NULL UNIQUE,
     document {blob} NOT NULL,
     summary TEXT NOT NULL,
     callback_url TEXT,

@@ -27,10 +27,18 @@ from typing import Any, Self, TypeVar
 
 from adapters.store.dialect import SCHEMA_VERSION, Dialect
 from adapters.store.group_commit import GroupCommitWriter
+from adapters.store.sql_transaction import (
+    FlowStore,
+    SqlTransaction,
+    add_history,
+    add_outbox,
+    mark_processed,
+)
 from gateway.errors import ConfigurationError, ServiceUnavailable
 from gateway.pipeline.exchange import utc_now_iso
 from gateway.ports import (
     AcceptedMessage,
+    JournalTransaction,
     Notification,
     OutboundMessage,
     OutboxRow,
@@ -51,8 +59,9 @@ class SqlJournal:
 
     unavailable: tuple[type[BaseException], ...] = ()
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, flows: Iterable[FlowStore] = ()) -> None:
         self.dialect = dialect
+        self.flows: dict[str, FlowStore] = {flow.name: flow for flow in flows}
         self._local = threading.local()
         self._readers: list[Any] = []
         self._readers_lock = threading.Lock()
@@ -103,8 +112,29 @@ class SqlJournal:
         rows = self._read(_FIND, (partner_id, idempotency_key))
         return _stored(rows[0]) if rows else None
 
-    async def record(self, message: AcceptedMessage) -> tuple[StoredReceipt, bool]:
-        return await self._write(lambda cur: _record(self.dialect, cur, message))
+    async def record(self, message: AcceptedMessage,
+                     effect: Callable[[JournalTransaction], Any] | None = None
+                     ) -> tuple[StoredReceipt, bool]:
+        def op(cur: Any) -> tuple[StoredReceipt, bool]:
+            stored, created = _record(self.dialect, cur, message)
+            if created and effect is not None:
+                effect(SqlTransaction(self.dialect, cur, self.flows))
+            return stored, created
+        return await self._write(op)
+
+    # --- events from internal systems --------------------------------------------------------
+
+    async def apply_once(self, consumer: str, message_id: str, event_type: str,
+                         work: Callable[[JournalTransaction], R]) -> tuple[R | None, bool]:
+        def op(cur: Any) -> tuple[R | None, bool]:
+            if not mark_processed(self.dialect, cur, consumer, message_id, event_type):
+                return None, False
+            return work(SqlTransaction(self.dialect, cur, self.flows)), True
+        return await self._write(op)
+
+    def flow(self, name: str) -> Any:
+        """A flow's read-only queries (outside any transaction)."""
+        return self.flows[name].reader(self.dialect, self._read)
 
     # --- outbox ------------------------------------------------------------------------------
 
@@ -138,10 +168,19 @@ class SqlJournal:
                           (conversation_id,))
         return [_notification(r) for r in rows]
 
-    async def record_decision(self, notification: Notification, status: dict[str, Any],
-                              callback_url: str | None) -> bool:
-        return await self._write(lambda cur: _record_decision(
-            self.dialect, cur, notification, status, callback_url))
+    def conversation_view(self, conversation_id: str
+                          ) -> tuple[dict[str, Any] | None, list[Notification]]:
+        """The conversation and its notifications as of one moment (one read transaction), so
+        a status is never newer or older than the notifications listed with it."""
+        conn = self._reader()
+        try:
+            conn.execute(self.dialect.begin_read)
+            try:
+                return self.conversation(conversation_id), self.notifications(conversation_id)
+            finally:
+                conn.execute("COMMIT")
+        except self.unavailable as exc:
+            raise ServiceUnavailable(f"the journal could not be read: {exc}") from exc
 
     async def claim_due(self, owner: str, limit: int, lease_seconds: float, *,
                         per_partner: int = 4, busy: frozenset[str] = frozenset()
@@ -192,7 +231,7 @@ class SqlJournal:
 # --- tables ----------------------------------------------------------------------------------
 
 
-def prepare_tables(cur: Any, d: Dialect) -> int:
+def prepare_tables(cur: Any, d: Dialect, flows: Iterable[FlowStore] = ()) -> int:
     """Create the tables, or bring an older journal's up to date; the version before.
 
     Runs inside the caller's transaction (held so that instances starting together do not
@@ -207,6 +246,9 @@ def prepare_tables(cur: Any, d: Dialect) -> int:
             cur.execute(statement)
     for statement in d.schema():
         cur.execute(statement)
+    for flow in flows:                        # each flow's own tables (CREATE … IF NOT EXISTS)
+        for statement in d.statements(flow.schema()):
+            cur.execute(statement)
     if version != SCHEMA_VERSION:
         cur.execute(d.sql("DELETE FROM journal_meta WHERE name = 'schema_version'"))
         cur.execute(d.sql("INSERT INTO journal_meta (name, value) VALUES ('schema_version', ?)"),
@@ -255,13 +297,8 @@ def _record(d: Dialect, cur: Any, m: AcceptedMessage) -> tuple[StoredReceipt, bo
                 (m.conversation_id, m.partner_id, m.reference, m.status, now, now))
     detail = {"receipt_id": m.receipt_id, "message_type": m.message_type,
               "channel": m.channel, "sha256": m.sha256, **m.event_detail}
-    _event(d, cur, m.conversation_id, m.received_at, m.status, detail)
-    if m.outbox:
-        cur.executemany(d.sql(
-            "INSERT INTO outbox (id, conversation_id, kind, exchange, routing_key, headers, body,"
-            " content_type, created_at) VALUES (?,?,?,?,?,?,?,?,?)"),
-            [(o.id, o.conversation_id, o.kind, o.exchange, o.routing_key, json.dumps(o.headers),
-              o.body, o.content_type, now) for o in m.outbox])
+    add_history(d, cur, [(m.conversation_id, m.received_at, m.status, detail)])
+    add_outbox(d, cur, m.outbox)
     receipt = StoredReceipt(m.receipt_id, m.conversation_id, m.sha256, m.receipt_xml, m.receipt,
                             m.document_digest or None)
     return receipt, True
@@ -305,7 +342,7 @@ def _settle(d: Dialect, cur: Any, sent: list[int], failed: dict[int, str],
             " RETURNING seq, conversation_id, exchange, routing_key, id"),
             (now, json.dumps(sorted(set(sent)))))
         published = sorted(_dicts(cur, cur.fetchall()), key=lambda r: r["seq"])
-        _events(d, cur, [(row["conversation_id"], now, "published", {
+        add_history(d, cur, [(row["conversation_id"], now, "published", {
             "exchange": row["exchange"], "routing_key": row["routing_key"],
             "message_id": row["id"]}) for row in published])
     # a failed publish is retried by the next claim once the lease is released
@@ -325,32 +362,6 @@ def _settle(d: Dialect, cur: Any, sent: list[int], failed: dict[int, str],
                {"reason": reason, "message_id": message_id})
         cur.execute(d.sql("UPDATE conversations SET status = 'parked', updated_at = ?"
                           " WHERE id = ?"), (now, conversation_id))
-
-
-def _record_decision(d: Dialect, cur: Any, n: Notification, status: dict[str, Any],
-                     callback_url: str | None) -> bool:
-    if d.row_lock:      # hold the conversation while its next seq is computed and used
-        cur.execute(d.sql("SELECT id FROM conversations WHERE id = ?{row_lock}"),
-                    (n.conversation_id,))
-        cur.fetchall()
-    cur.execute(d.sql("SELECT COALESCE(MAX(seq), 0) + 1 FROM notifications"
-                      " WHERE conversation_id = ?"), (n.conversation_id,))
-    seq = int(cur.fetchone()[0])
-    cur.execute(d.sql(
-        "INSERT INTO notifications (id, conversation_id, partner_id, seq, kind, created_at,"
-        " decision_id, document, summary, callback_url, push_state, push_next_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (decision_id) DO NOTHING"),
-        (n.id, n.conversation_id, n.partner_id, seq, n.kind, n.created_at, n.decision_id,
-         n.document, json.dumps(n.summary), callback_url,
-         "pending" if callback_url else "none", time.time() if callback_url else None))
-    if cur.rowcount == 0:
-        return False
-    cur.execute(d.sql("UPDATE conversations SET status = ?, mrn = COALESCE(?, mrn),"
-                      " updated_at = ? WHERE id = ?"),
-                (status["status"], status.get("mrn"), n.created_at, n.conversation_id))
-    _event(d, cur, n.conversation_id, n.created_at, f"notification.{n.kind}",
-           {"notification_id": n.id, "seq": seq, **n.summary})
-    return True
 
 
 def _claim_pushes(d: Dialect, cur: Any, owner: str, limit: int, lease: float,
@@ -398,15 +409,7 @@ def _push_result(d: Dialect, cur: Any, notification_id: str, delivered: bool,
 
 def _event(d: Dialect, cur: Any, conversation_id: str, at: str, kind: str,
            detail: dict[str, Any]) -> None:
-    _events(d, cur, [(conversation_id, at, kind, detail)])
-
-
-def _events(d: Dialect, cur: Any, events: list[tuple[str, str, str, dict[str, Any]]]) -> None:
-    """Append to conversations' histories: (conversation id, at, kind, detail) each."""
-    if events:
-        cur.executemany(
-            d.sql("INSERT INTO events (conversation_id, at, kind, detail) VALUES (?,?,?,?)"),
-            [(c, at, kind, json.dumps(detail)) for c, at, kind, detail in events])
+    add_history(d, cur, [(conversation_id, at, kind, detail)])
 
 
 # --- rows to records -------------------------------------------------------------------------
@@ -427,6 +430,6 @@ def _notification(row: dict[str, Any]) -> Notification:
     return Notification(
         id=row["id"], conversation_id=row["conversation_id"], partner_id=row["partner_id"],
         kind=row["kind"], created_at=row["created_at"], document=bytes(row["document"]),
-        decision_id=row["decision_id"], summary=json.loads(row["summary"]),
+        source_id=row["source_id"], summary=json.loads(row["summary"]),
         push=row["push_state"] != "none", seq=row["seq"],
     )

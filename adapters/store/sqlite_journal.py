@@ -10,10 +10,12 @@ conversation's notification ``seq`` from racing) and outbox/push rows are claime
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from adapters.store.dialect import Dialect
 from adapters.store.sql_journal import SqlJournal, prepare_tables
+from adapters.store.sql_transaction import FlowStore
 
 SQLITE = Dialect(
     name="sqlite",
@@ -22,6 +24,7 @@ SQLITE = Dialect(
     real="REAL",
     serial_key="INTEGER PRIMARY KEY AUTOINCREMENT",
     begin="BEGIN IMMEDIATE",
+    begin_read="BEGIN",          # WAL: a deferred transaction reads one snapshot
     row_lock="",                 # BEGIN IMMEDIATE already holds the whole database
     skip_locked="",
     json_texts="SELECT value FROM json_each(?)",
@@ -40,16 +43,16 @@ def sqlite_path(url: str) -> Path:
 class SqliteJournal(SqlJournal):
     """Message journal, outbox, conversations and notifications in one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, flows: Iterable[FlowStore] = ()) -> None:
         self.path = path
-        super().__init__(SQLITE)
+        super().__init__(SQLITE, flows)
 
     def _create_schema(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")      # one process at a time creates or migrates
-            prepare_tables(conn.cursor(), self.dialect)
+            prepare_tables(conn.cursor(), self.dialect, self.flows.values())
             conn.execute("COMMIT")
         finally:
             conn.close()

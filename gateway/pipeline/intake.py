@@ -36,10 +36,14 @@ from gateway.errors import (
 from gateway.metrics import Metrics
 from gateway.pipeline.exchange import Exchange, new_id, utc_now_iso
 from gateway.pipeline.pipeline import Pipeline
-from gateway.ports import AcceptedMessage, MessageJournal, StoredReceipt
+from gateway.ports import AcceptedMessage, JournalTransaction, MessageJournal, StoredReceipt
 from gateway.signing.xmldsig import XmlSigner
 
 log = structlog.get_logger("gateway.intake")
+
+
+IntakeEffect = Callable[[Exchange], Callable[[JournalTransaction], Any]]
+"""Given an accepted message, the work to run in the same transaction as its journal rows."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class IntakeService:
     problem_cap: int = 25
     after_commit: Callable[[], None] | None = None   # e.g. wake the outbox relay
     answers: AnswerFormats = field(default_factory=AnswerFormats)
+    # canonical kind -> what else an accepted message of that kind does in the journal's
+    # transaction (a payment file is matched to assessments, say): given the exchange, the work
+    effects: Mapping[str, IntakeEffect] = field(default_factory=dict)
 
     async def submit(self, ex: Exchange) -> Answer:
         started = time.perf_counter()
@@ -107,7 +114,9 @@ class IntakeService:
             status="parked" if ex.parked_reason else "submitted",
             event_detail={"parked": ex.parked_reason} if ex.parked_reason else {},
         )
-        stored, created = await self.journal.record(accepted)
+        effect = self.effects.get(ex.message_type.canonical_kind)
+        stored, created = await self.journal.record(
+            accepted, effect(ex) if effect is not None else None)
         if not created:
             return self._repeat(ex, stored)
         if self.after_commit is not None:

@@ -109,7 +109,7 @@ def test_flow_wco_declaration_over_http_is_released_with_valid_mrn(
     assert data["mrn"][2:4] == "MK" and data["mrn"][-2] == "R"
     conversation = sandbox_server.gateway.journal.conversation(conversation_id)
     assert conversation["reference"] == lrn
-    assert conversation["mrn"] == data["mrn"]
+    assert conversation["customs_reference"] == data["mrn"]
 
 
 def test_flow_keeps_one_conversation_id_from_receipt_to_last_notification(

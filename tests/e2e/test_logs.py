@@ -155,15 +155,16 @@ def check_ids(records: list[dict[str, Any]], conversation: str) -> None:
     """Intake, decision and push lines carry the message, notification and conversation ids."""
     accepted = [r for r in records if r["event"] == "message.accepted"]
     assert accepted[0]["conversation_id"] == conversation and accepted[0]["message_id"]
-    applied = [r for r in records if r["event"] == "decision.applied"
+    applied = [r for r in records if r["event"] == "event.applied"
                and r["conversation_id"] == conversation]
     assert applied, "the clearance decision was applied"
     for line in applied:
         assert line["message_id"] == line["decision_id"] and line["notification_id"]
+        assert line["handler"] == "clearance-decision"
     pushed = [r for r in records if r["event"] == "push.delivered"
               and r["conversation_id"] == conversation]
     assert {p["notification_id"] for p in pushed} <= {a["notification_id"] for a in applied}
-    assert pushed and all(p["decision_id"] for p in pushed)
+    assert pushed and all(p["source_id"] for p in pushed)
 
 
 def check_clean(records: list[dict[str, Any]]) -> None:

@@ -66,7 +66,7 @@ def publish_raw(channel: Any, settings: Settings, body: bytes, headers: dict[str
         settings.amqp_prefix + "customs.decisions", f"decision.{kind}", body,
         pika.BasicProperties(headers=headers, content_type="application/json", delivery_mode=2,
                              correlation_id=correlation_id, message_id=message_id,
-                             type="decision"),
+                             type="clearance.decision"),
         mandatory=True)
 
 

@@ -118,7 +118,7 @@ def test_notifications_xml_each_verifies_and_carries_function_code(
     assert root.get("count") == "4"
     notifications = root.findall("gw:Notification", NS)
     assert [n.findtext("gw:Kind", namespaces=NS) for n in notifications] == KINDS
-    mrn = sandbox_server.gateway.journal.conversation(conversation_id)["mrn"]
+    mrn = sandbox_server.gateway.journal.conversation(conversation_id)["customs_reference"]
     for notification in notifications:
         kind = notification.findtext("gw:Kind", namespaces=NS)
         assert notification.findtext("gw:ConversationID", namespaces=NS) == conversation_id
@@ -159,7 +159,7 @@ def test_notifications_json_variant_matches_journal(
     journal = sandbox_server.gateway.journal
     assert content["conversation_id"] == conversation_id
     assert content["status"] == "released"
-    assert content["mrn"] == journal.conversation(conversation_id)["mrn"]
+    assert content["mrn"] == journal.conversation(conversation_id)["customs_reference"]
     listed = content["notifications"]
     stored = journal.notifications(conversation_id)
     assert [n["kind"] for n in listed] == KINDS

@@ -56,11 +56,12 @@ def test_consumer_applies_decision_signed_by_clearance(
     wait_for(lambda: journal.notifications(conversation_id))
     (notification,) = journal.notifications(conversation_id)
     assert notification.kind == "ACC" and notification.seq == 1
-    assert notification.decision_id == decision.decision_id
+    assert notification.source_id == decision.decision_id
     assert notification.summary["mrn"] == decision.mrn
     conversation = journal.conversation(conversation_id)
     assert conversation["status"] == "accepted"
-    assert conversation["mrn"] == decision.mrn and is_valid_mrn(conversation["mrn"])
+    mrn = conversation["customs_reference"]
+    assert mrn == decision.mrn and is_valid_mrn(mrn)
     assert b"NotificationID" in notification.document
 
 
@@ -109,10 +110,10 @@ def test_consumer_applies_decisions_of_one_conversation_in_order(
         notifications = journal.notifications(conversation_id)
         assert [n.seq for n in notifications] == [1, 2, 3, 4]
         assert [n.kind for n in notifications] == ["ACC", "CTL", "TAX", "RES"]
-        assert [n.decision_id for n in notifications] == [d.decision_id for d in decisions]
+        assert [n.source_id for n in notifications] == [d.decision_id for d in decisions]
         conversation = journal.conversation(conversation_id)
         assert conversation["status"] == "released"
-        assert is_valid_mrn(conversation["mrn"])
+        assert is_valid_mrn(conversation["customs_reference"])
 
 
 # --- parked ------------------------------------------------------------------------------------
@@ -144,8 +145,8 @@ def test_consumer_parks_decision_with_bad_signature(
     publish_signed(amqp, settings, good)
     journal = gateway_server.gateway.journal
     wait_for(lambda: journal.notifications(conversation_id))
-    assert [n.decision_id for n in journal.notifications(conversation_id)] == [good.decision_id]
-    assert journal.conversation(conversation_id)["mrn"] == good.mrn
+    assert [n.source_id for n in journal.notifications(conversation_id)] == [good.decision_id]
+    assert journal.conversation(conversation_id)["customs_reference"] == good.mrn
 
 
 def test_consumer_parks_unsigned_decision(

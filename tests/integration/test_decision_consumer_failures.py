@@ -27,7 +27,7 @@ from decision_helpers import (
 )
 from support.tcp_proxy import TcpProxy
 
-import adapters.amqp.decision_consumer as consumer_module
+import adapters.amqp.event_consumer as consumer_module
 from adapters.standins.clearance_rules import ClearanceRules, decide
 from gateway.canonical.declaration import Declaration
 from gateway.canonical.model import from_plain
@@ -66,8 +66,8 @@ def test_consumer_retries_transient_failure_until_applied(
         amqp: Any, fast_retries: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
     """A decision the journal cannot take yet is retried in place, then requeued, then applied."""
     journal = gateway_server.gateway.journal
-    service = gateway_server.gateway.decisions
-    real_record, real_apply = journal.record_decision, service.apply
+    _, service = gateway_server.gateway.events["clearance-events"]
+    real_record, real_handle = journal.apply_once, service.handle
     failures = {"left": 4}          # 3 attempts per delivery fail, then the redelivery works
     delivery_counts: list[int] = []
 
@@ -77,20 +77,20 @@ def test_consumer_retries_transient_failure_until_applied(
             raise ServiceUnavailable("journal busy (test)")
         return await real_record(*args, **kwargs)
 
-    async def counting_apply(body: bytes, headers: Any) -> bool:
-        delivery_counts.append(int(headers.get("x-delivery-count") or 0))
-        return await real_apply(body, headers)
+    async def counting_handle(event: Any) -> Any:
+        delivery_counts.append(int(event.headers.get("x-delivery-count") or 0))
+        return await real_handle(event)
 
     conversation_id = submit_declaration(gateway_server, tokens[BROKER])
-    monkeypatch.setattr(journal, "record_decision", flaky_record)
-    monkeypatch.setattr(service, "apply", counting_apply)
+    monkeypatch.setattr(journal, "apply_once", flaky_record)
+    monkeypatch.setattr(service, "handle", counting_handle)
     decision = make_decision(conversation_id)
     publish_signed(amqp, settings, decision)
 
     wait_for(lambda: journal.notifications(conversation_id), timeout=20)
     assert delivery_counts == [0, 0, 0, 1, 1], "3 attempts on delivery 0, then a redelivery"
     assert fast_retries[:4] == [0.5, 1.0, 2.0, 0.5], "back-off grows with each attempt"
-    assert [n.decision_id for n in journal.notifications(conversation_id)] == \
+    assert [n.source_id for n in journal.notifications(conversation_id)] == \
         [decision.decision_id]
     assert journal.conversation(conversation_id)["status"] == "accepted"
     time.sleep(0.2)
@@ -109,7 +109,7 @@ def test_consumer_dead_letters_permanently_failing_decision_to_parking(
         raise ServiceUnavailable("journal down (test)")
 
     conversation_id = submit_declaration(gateway_server, tokens[BROKER])
-    monkeypatch.setattr(journal, "record_decision", broken_record)
+    monkeypatch.setattr(journal, "apply_once", broken_record)
     decision = make_decision(conversation_id)
     body = publish_signed(amqp, settings, decision)
 
@@ -131,14 +131,15 @@ def test_consumer_keeps_conversation_order_when_a_decision_is_retried(
         amqp: Any, fast_retries: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
     """A transient failure of the acceptance must not let the later decisions overtake it."""
     journal = gateway_server.gateway.journal
-    real_record = journal.record_decision
+    real_record = journal.apply_once
     failed: list[str] = []
 
-    async def acceptance_fails_once(notification: Any, *args: Any, **kwargs: Any) -> bool:
-        if notification.kind == "ACC" and not failed:
-            failed.append(notification.decision_id)
+    async def acceptance_fails_once(consumer: str, message_id: str, event_type: str,
+                                    work: Any) -> Any:
+        if message_id == decisions[0].decision_id and not failed:
+            failed.append(message_id)
             raise ServiceUnavailable("journal busy (test)")
-        return await real_record(notification, *args, **kwargs)
+        return await real_record(consumer, message_id, event_type, work)
 
     conversation_id = submit_declaration(gateway_server, tokens[BROKER])
     _, properties, body = take_next(amqp, settings.amqp_prefix + "clearance.declarations")
@@ -147,7 +148,7 @@ def test_consumer_keeps_conversation_order_when_a_decision_is_retried(
                        receipt_id=header_text(properties.headers["x-receipt-id"]),
                        rules=ClearanceRules.load(
                            settings.config_dir / "standins" / "clearance.toml"))
-    monkeypatch.setattr(journal, "record_decision", acceptance_fails_once)
+    monkeypatch.setattr(journal, "apply_once", acceptance_fails_once)
     for decision in decisions:                 # clearance publishes them back to back
         publish_signed(amqp, settings, decision)
 
@@ -180,7 +181,7 @@ def test_consumer_reconnects_after_outage_without_leaking_connections(
         conversation_id = submit_declaration(running, tokens[BROKER])
         wait_for(lambda: running.gateway.journal.outbox_counts() == {"sent": 1})
         assert [c for c in opened if not c.is_closed] == opened and len(opened) == 1
-        consumer = running.gateway.consumer
+        (consumer,) = running.gateway.consumers
         proxy.stop()
         wait_for(lambda: not consumer.connected)
         time.sleep(0.5)
@@ -197,7 +198,7 @@ def test_consumer_reconnects_after_outage_without_leaking_connections(
             connection.close()
         journal = running.gateway.journal
         wait_for(lambda: journal.notifications(conversation_id), timeout=20)
-        assert journal.notifications(conversation_id)[0].decision_id == decision.decision_id
+        assert journal.notifications(conversation_id)[0].source_id == decision.decision_id
 
         still_open = [c for c in opened if not c.is_closed]
         assert len(opened) == 2, "one connection before the outage, one after"

@@ -22,6 +22,7 @@ import pika
 import psycopg
 import pytest
 from conftest import RunningGateway, run, start_gateway, wait_for
+from support.journal import record_notification
 
 from adapters.store.postgres_journal import PostgresJournal, postgres_conninfo
 from gateway.errors import ConfigurationError
@@ -67,11 +68,11 @@ def accepted(partner: str = ALPHA, key: str | None = None, outbox: int = 1) -> A
 
 
 def notification(conversation_id: str, partner: str = ALPHA, kind: str = "ACC",
-                 decision_id: str | None = None) -> Notification:
+                 source_id: str | None = None) -> Notification:
     return Notification(
         id=uuid.uuid4().hex, conversation_id=conversation_id, partner_id=partner, kind=kind,
         created_at="2026-01-02T03:05:00.000Z", document=b"<Notification/>",
-        decision_id=decision_id or uuid.uuid4().hex, summary={"decision": kind}, push=True)
+        source_id=source_id or uuid.uuid4().hex, summary={"decision": kind}, push=True)
 
 
 def stored(postgres_url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -90,7 +91,7 @@ def conversation_with_decisions(journal: PostgresJournal, partner: str, decision
     message = accepted(partner)
     run(journal.record(message))
     for _ in range(decisions):
-        assert run(journal.record_decision(notification(message.conversation_id, partner),
+        assert run(record_notification(journal, notification(message.conversation_id, partner),
                                            {"status": "accepted"}, callback_url))
     return message.conversation_id
 
@@ -226,17 +227,17 @@ def test_decisions_get_consecutive_seq_and_a_repeated_decision_is_ignored(
     kinds = ["ACC", "CTL", "RES"]
     made = [notification(message.conversation_id, kind=k) for k in kinds]
     for n, status in zip(made, ["accepted", "control", "released"], strict=True):
-        assert run(journal.record_decision(n, {"status": status, "mrn": "26MK1234"}, None))
+        assert run(record_notification(journal, n, {"status": status, "mrn": "26MK1234"}, None))
 
-    repeat = notification(message.conversation_id, kind="RES", decision_id=made[2].decision_id)
-    assert not run(journal.record_decision(repeat, {"status": "withdrawn"}, None))
+    repeat = notification(message.conversation_id, kind="RES", source_id=made[2].source_id)
+    assert not run(record_notification(journal, repeat, {"status": "withdrawn"}, None))
     listed = journal.notifications(message.conversation_id)
     assert [(n.seq, n.kind, n.id, n.push) for n in listed] == [
         (1, "ACC", made[0].id, False), (2, "CTL", made[1].id, False),
         (3, "RES", made[2].id, False)]
     assert listed[0].document == made[0].document and listed[0].summary == made[0].summary
     conversation = journal.conversation(message.conversation_id)
-    assert (conversation["status"], conversation["mrn"]) == ("released", "26MK1234")
+    assert (conversation["status"], conversation["customs_reference"]) == ("released", "26MK1234")
     assert count(postgres_url, "notifications") == 3
 
 
@@ -249,8 +250,9 @@ def test_decisions_recorded_concurrently_by_two_instances_get_unique_seq(
     made = [notification(message.conversation_id) for _ in range(30)]
 
     async def race() -> list[bool]:
-        return await asyncio.gather(*((one if i % 2 else two).record_decision(
-            n, {"status": "accepted"}, CALLBACK) for i, n in enumerate(made)))
+        return await asyncio.gather(*(record_notification(
+            one if i % 2 else two, n, {"status": "accepted"}, CALLBACK)
+            for i, n in enumerate(made)))
 
     assert all(run(race()))
     listed = one.notifications(message.conversation_id)
@@ -326,13 +328,14 @@ def test_conversation_history_lists_every_event_in_order(
     (row,) = run(journal.claim("one", 10, 30))
     run(journal.settle([row.seq], {}, {}))
     made = notification(message.conversation_id, kind="ACC")
-    run(journal.record_decision(made, {"status": "accepted", "mrn": "26MK0001"}, CALLBACK))
+    run(record_notification(journal, made, {"status": "accepted", "mrn": "26MK0001"}, CALLBACK))
     (job,) = run(journal.claim_due("one", 10, 30))
     run(journal.push_result(job.notification.id, delivered=True, error=None, retry_at=None))
     conversation = journal.conversation(message.conversation_id)
-    assert {k: conversation[k] for k in ("id", "partner_id", "reference", "mrn", "status")} == {
+    fields = ("id", "partner_id", "reference", "customs_reference", "status")
+    assert {k: conversation[k] for k in fields} == {
         "id": message.conversation_id, "partner_id": ALPHA, "reference": message.reference,
-        "mrn": "26MK0001", "status": "accepted"}
+        "customs_reference": "26MK0001", "status": "accepted"}
     history = conversation["history"]
     assert [e["event"] for e in history] == [
         "submitted", "published", "notification.ACC", "push.delivered"]
@@ -365,7 +368,7 @@ def test_journal_uses_existing_schema_named_by_libpq_options(postgres_url: str) 
                     " WHERE table_schema = %s ORDER BY table_name", schema)
     assert [t for (t,) in tables] == [
         "blobs", "conversations", "events", "journal_meta", "messages", "notifications",
-        "outbox"]
+        "outbox", "processed_events"]
 
 
 def test_journal_rejects_schema_name_that_is_not_a_plain_identifier() -> None:
@@ -461,12 +464,15 @@ def test_journal_from_before_versions_is_migrated_at_open(
     conninfo, _ = postgres_conninfo(postgres_url)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("DROP TABLE journal_meta")
+        conn.execute("DROP TABLE processed_events")
         conn.execute("ALTER TABLE messages DROP COLUMN document_digest")
+        conn.execute("ALTER TABLE conversations RENAME COLUMN customs_reference TO mrn")
+        conn.execute("ALTER TABLE notifications RENAME COLUMN source_id TO decision_id")
 
     journal = journals()
     message = accepted()
     run(journal.record(message))
 
-    assert stored(postgres_url, "SELECT value FROM journal_meta") == [("2",)]
+    assert stored(postgres_url, "SELECT value FROM journal_meta") == [("3",)]
     assert stored(postgres_url, "SELECT COUNT(document_digest) FROM messages") == [(0,)]
     assert journal.find(ALPHA, message.idempotency_key) is not None

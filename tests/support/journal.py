@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+from gateway.ports import Notification
 from gateway.settings import Settings
 
 
@@ -16,3 +18,19 @@ def canonical_json(settings: Settings, conversation_id: str) -> bytes:
                          (conversation_id,)).fetchone()
     assert row is not None
     return bytes(row[0])
+
+
+async def record_notification(journal: Any, notification: Notification,
+                              status: dict[str, Any], callback_url: str | None) -> bool:
+    """Store a notification and its conversation's new status the way an event handler does
+    (one ``apply_once`` transaction, keyed by the notification's source); False if seen."""
+    def work(tx: Any) -> bool:
+        if tx.add_notification(notification, callback_url) is None:
+            return False
+        tx.update_conversation(notification.conversation_id, status=status["status"],
+                               at=notification.created_at,
+                               customs_reference=status.get("mrn"))
+        return True
+
+    done, applied = await journal.apply_once("tests", notification.source_id, "test", work)
+    return bool(applied and done)

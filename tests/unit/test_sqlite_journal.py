@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.journal import record_notification
 
 from adapters.store.group_commit import GroupCommitWriter
 from adapters.store.sqlite_journal import SqliteJournal, sqlite_path
@@ -56,7 +57,7 @@ def accepted(key: str | None = None, partner: str = "broker-alpha") -> AcceptedM
 def notification(conversation_id: str, partner: str = "broker-alpha") -> Notification:
     return Notification(
         id=uuid.uuid4().hex, conversation_id=conversation_id, partner_id=partner, kind="ACC",
-        created_at="2026-01-02T03:05:00.000Z", document=b"<N/>", decision_id=uuid.uuid4().hex,
+        created_at="2026-01-02T03:05:00.000Z", document=b"<N/>", source_id=uuid.uuid4().hex,
         summary={}, push=True)
 
 
@@ -102,7 +103,7 @@ def test_push_result_for_a_push_no_longer_pending_changes_nothing(
     """A late failure reported for a delivered push neither reschedules nor records it."""
     message = accepted()
     run(journal.record(message))
-    run(journal.record_decision(notification(message.conversation_id), {"status": "ok"},
+    run(record_notification(journal, notification(message.conversation_id), {"status": "ok"},
                                 CALLBACK))
     (job,) = run(journal.claim_due("one", 10, 30))
     run(journal.push_result(job.notification.id, delivered=True, error=None, retry_at=None))
@@ -122,7 +123,7 @@ def test_push_claims_take_at_most_per_partner_and_skip_busy_partners(
         message = accepted(partner=partner)
         run(journal.record(message))
         for _ in range(decisions):
-            run(journal.record_decision(notification(message.conversation_id, partner),
+            run(record_notification(journal, notification(message.conversation_id, partner),
                                         {"status": "ok"}, CALLBACK))
     busy = run(journal.claim_due("one", 10, 30, per_partner=1,
                                  busy=frozenset({"broker-legacy"})))
@@ -218,7 +219,10 @@ def _downgrade_to_version_1(path: Path) -> None:
     """Make the journal at ``path`` look like one written before schema versions were kept."""
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE journal_meta")
+    conn.execute("DROP TABLE processed_events")
     conn.execute("ALTER TABLE messages DROP COLUMN document_digest")
+    conn.execute("ALTER TABLE conversations RENAME COLUMN customs_reference TO mrn")
+    conn.execute("ALTER TABLE notifications RENAME COLUMN source_id TO decision_id")
     conn.commit()
     conn.close()
 
@@ -238,7 +242,9 @@ def test_journal_from_before_versions_is_migrated_at_open(tmp_path: Path) -> Non
         journal.close()
     conn = sqlite3.connect(path)
     version = conn.execute("SELECT value FROM journal_meta WHERE name = 'schema_version'")
-    assert version.fetchone() == ("2",)
+    assert version.fetchone() == ("3",)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(conversations)")}
+    assert "customs_reference" in columns and "mrn" not in columns
     conn.close()
 
 

@@ -1,4 +1,4 @@
-"""Clearance decisions in, signed notifications out (DecisionService).
+"""Clearance decisions in, signed notifications out (EventService + ClearanceDecisionHandler).
 
 Decisions are signed (detached) with a clearance key that the trust store assigns to the
 owner ``clearance``; the gateway's own certificate is trusted too, under ``gateway``, so a
@@ -9,6 +9,7 @@ decision signed with the gateway's key is a real "wrong signer" case. Conversati
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sys
 from decimal import Decimal
@@ -25,9 +26,15 @@ if str(ROOT) not in sys.path:  # allow a bare `pytest` run without an installed 
 from gateway import metrics as m  # noqa: E402
 from gateway.canonical.clearance_decision import ClearanceDecision  # noqa: E402
 from gateway.canonical.model import to_json_bytes  # noqa: E402
-from gateway.decision_notifications import DecisionService, InvalidDecision, UnknownConversation  # noqa: E402
 from gateway.documents.receipts import GW_NS  # noqa: E402
 from gateway.errors import SignatureInvalid  # noqa: E402
+from gateway.events.config import load_consumers  # noqa: E402
+from gateway.events.service import Event, EventService, UnknownEvent  # noqa: E402
+from gateway.flows.clearance_decisions import (  # noqa: E402
+    ClearanceDecisionHandler,
+    InvalidDecision,
+    UnknownConversation,
+)
 from gateway.metrics import RecordingMetrics  # noqa: E402
 from gateway.partners import PartnerRegistry  # noqa: E402
 from gateway.ports import AcceptedMessage  # noqa: E402
@@ -75,10 +82,12 @@ class Setup:
         trust.add("gateway", keys["gateway"].certificate)
         self.gateway_trust = TrustStore()
         self.gateway_trust.add("gateway", keys["gateway"].certificate)
-        self.service = DecisionService(trust=trust, signer=XmlSigner(keys["gateway"]),
-                                       conversations=self.journal, partners=partners,
-                                       metrics=self.metrics, country="MK",
-                                       agency="Customs Administration")
+        handler = ClearanceDecisionHandler(signer=XmlSigner(keys["gateway"]), partners=partners,
+                                           metrics=self.metrics, country="MK",
+                                           agency="Customs Administration")
+        (spec,) = load_consumers(SETTINGS.config_dir / "events.toml")
+        self.service = EventService(spec.name, spec.routes, [handler], trust=trust,
+                                    store=self.journal, reads=self.journal, metrics=self.metrics)
         self.conversation_id = f"conv-{partner_id}"
         asyncio.run(self.journal.record(AcceptedMessage(
             receipt_id="rcp-1", conversation_id=self.conversation_id, partner_id=partner_id,
@@ -98,16 +107,20 @@ class Setup:
         return ClearanceDecision(**base)
 
     def apply(self, body: bytes, headers: dict[str, Any] | None = None,
-              signer: str = "clearance") -> bool:
+              signer: str = "clearance", message_id: str | None = None,
+              event_type: str = "clearance.decision") -> bool:
         if headers is None:
             headers = sign_body(self.keys[signer], body)
-        return asyncio.run(self.service.apply(body, headers))
+        event = Event(message_id=message_id or hashlib.sha256(body).hexdigest(),
+                      event_type=event_type, body=body, headers=headers,
+                      conversation_id=self.conversation_id)
+        return asyncio.run(self.service.handle(event)).applied
 
     def apply_decision(self, decision: ClearanceDecision) -> bool:
         return self.apply(to_json_bytes(decision))
 
     def assert_nothing_stored(self) -> None:
-        assert self.journal.decision_calls == []
+        assert self.journal.processed == set()
         assert self.journal.notifications(self.conversation_id) == []
         assert self.journal.conversation(self.conversation_id)["status"] == "submitted"
         assert self.metrics.total(m.DECISIONS) == 0
@@ -127,7 +140,7 @@ def test_decision_service_signed_decision_creates_one_signed_notification(setup:
 
     assert created is True
     (notification,) = setup.journal.notifications(setup.conversation_id)
-    assert (notification.kind, notification.decision_id, notification.seq) == \
+    assert (notification.kind, notification.source_id, notification.seq) == \
         ("ACC", "dec-1", 1)
     assert notification.partner_id == "broker-alpha"
     assert notification.push is True            # broker-alpha has a callback URL
@@ -140,19 +153,22 @@ def test_decision_service_signed_decision_creates_one_signed_notification(setup:
     assert document.findtext("gw:Payload/md:MetaData/r:Response/r:Declaration/r:ID",
                              namespaces=RES) == MRN
     conversation = setup.journal.conversation(setup.conversation_id)
-    assert (conversation["status"], conversation["mrn"]) == ("accepted", MRN)
-    _, _, callback = setup.journal.decision_calls[0]
+    assert (conversation["status"], conversation["customs_reference"]) == ("accepted", MRN)
+    callback = setup.journal.push_states[notification.id].callback_url
     assert callback == "https://gateway.test/sandbox/callbacks/broker-alpha"
     assert setup.metrics.total(m.DECISIONS, kind="accepted") == 1
 
 
 def test_decision_service_later_decisions_follow_in_sequence(setup: Setup) -> None:
     """Control and duties follow acceptance with seq 2 and 3; status follows the last one."""
-    setup.apply_decision(setup.decision("accepted", "dec-1"))
-    setup.apply_decision(setup.decision("control", "dec-2", channel="red"))
-    setup.apply_decision(setup.decision("duties_assessed", "dec-3", mrn=None,
-                                        total_duties=Decimal("440.73"), currency="MKD",
-                                        payment_reference="RF6326MK00100522FACER8"))
+    statuses = []
+    for decision in (setup.decision("accepted", "dec-1"),
+                     setup.decision("control", "dec-2", channel="red"),
+                     setup.decision("duties_assessed", "dec-3", mrn=None,
+                                    total_duties=Decimal("440.73"), currency="MKD",
+                                    payment_reference="RF6326MK00100522FACER8")):
+        setup.apply_decision(decision)
+        statuses.append(setup.journal.conversation(setup.conversation_id)["status"])
 
     notifications = setup.journal.notifications(setup.conversation_id)
     assert [(n.seq, n.kind) for n in notifications] == [(1, "ACC"), (2, "CTL"), (3, "TAX")]
@@ -160,8 +176,7 @@ def test_decision_service_later_decisions_follow_in_sequence(setup: Setup) -> No
     assert notifications[2].summary["total_duties"] == "440.73"
     conversation = setup.journal.conversation(setup.conversation_id)
     assert conversation["status"] == "duties-assessed"
-    assert conversation["mrn"] == MRN            # kept when a decision does not restate it
-    statuses = [status["status"] for _, status, _ in setup.journal.decision_calls]
+    assert conversation["customs_reference"] == MRN   # kept when a decision does not restate it
     assert statuses == ["accepted", "control-red", "duties-assessed"]
 
 
@@ -174,19 +189,40 @@ def test_decision_service_pull_only_partner_gets_no_push(keys: dict[str, Signing
 
     (notification,) = setup.journal.notifications(setup.conversation_id)
     assert notification.push is False and notification.partner_id == "broker-legacy"
-    assert setup.journal.decision_calls[0][2] is None
+    assert setup.journal.push_states[notification.id].callback_url is None
 
 
 def test_decision_service_repeated_decision_id_creates_nothing(setup: Setup) -> None:
     """The same decision delivered twice returns False the second time and adds nothing."""
     body = to_json_bytes(setup.decision("accepted"))
 
-    assert setup.apply(body) is True
-    assert setup.apply(body) is False
+    assert setup.apply(body, message_id="msg-1") is True
+    assert setup.apply(body, message_id="msg-1") is False
 
     assert len(setup.journal.notifications(setup.conversation_id)) == 1
     assert len(setup.journal.stored_notifications) == 1
     assert setup.metrics.total(m.DECISIONS) == 1
+    assert setup.metrics.total(m.EVENTS, outcome="duplicate") == 1
+
+
+def test_decision_republished_under_another_message_id_is_notified_once(setup: Setup) -> None:
+    """A decision sent again with a new message id adds no second notification (same source)."""
+    body = to_json_bytes(setup.decision("accepted"))
+
+    assert setup.apply(body, message_id="msg-1") is True
+    assert setup.apply(body, message_id="msg-2") is True       # a new event, applied …
+
+    assert len(setup.journal.notifications(setup.conversation_id)) == 1   # … to nothing new
+    assert setup.metrics.total(m.DECISIONS) == 1
+
+
+def test_event_of_unknown_type_is_refused_and_not_stored(setup: Setup) -> None:
+    """An event type without a route is a non-retryable UnknownEvent; nothing is stored."""
+    with pytest.raises(UnknownEvent) as exc_info:
+        setup.apply(to_json_bytes(setup.decision("accepted")), event_type="clearance.gossip")
+
+    assert exc_info.value.retryable is False
+    setup.assert_nothing_stored()
 
 
 # --- refused: signatures ---------------------------------------------------------------------
