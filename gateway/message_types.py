@@ -12,13 +12,19 @@ declarations that state 3.7 but are valid 3.6 documents. A document stating no v
 taken as ``version``; one stating a version no entry accepts is ``GW-MSG-UNSUPPORTED-VERSION``.
 The version the document stated is returned with the match (``Identified.stated_version``),
 so that the receipt can report it.
+
+Envelopes: an entry whose schema covers a child of the root rather than the root itself (an
+ISO 20022 ``Document`` inside a business-message envelope beside its ``AppHdr``) names that
+child with ``validate_xpath``: the schema validates the one element it selects, and problems
+point into the document from its root. Selecting no element, or several, is a located
+problem (``GW-XSD-CONTENT``); the envelope's shape itself is best stated by ``select``.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +56,7 @@ class MessageType:
     accepted_versions: tuple[str, ...] = ()   # versions a document may state; () = version only
     answer: str = "gateway-receipt"      # answer format: our receipt, or the format's own
     soap_operation: str | None = None    # the SOAP operation that carries it (None: not by SOAP)
+    validate_xpath: str | None = None    # the element the schema applies to (None: the root)
 
     def accepts_version(self, stated: str | None) -> bool:
         """Whether a document stating ``stated`` (None or "": nothing) belongs to this entry."""
@@ -106,7 +113,7 @@ class MessageTypeRegistry:
         self._schemas = schemas
         self._xpaths: dict[tuple[str, str], etree.XPath] = {}
         for mt in types:
-            for expr in (mt.select, mt.version_xpath, mt.message_id_xpath):
+            for expr in (mt.select, mt.version_xpath, mt.message_id_xpath, mt.validate_xpath):
                 if expr:
                     self._xpaths[(mt.id, expr)] = etree.XPath(expr, namespaces=dict(mt.namespaces))
 
@@ -186,11 +193,36 @@ class MessageTypeRegistry:
     def validate(
         self, mt: MessageType, element: etree._Element, body: bytes | None
     ) -> list[Problem]:
-        """All schema problems of ``element`` (empty when valid)."""
+        """All schema problems of ``element`` (empty when valid) — of the element its
+        ``validate_xpath`` selects, if the entry has one."""
         schema = self._schemas[mt.schema_file]
+        if mt.validate_xpath:
+            return self._validate_child(mt, schema, element, body)
         if schema.validate(element):
             return []
         return problems_from_log(schema.error_log, element, body)
+
+    def _validate_child(self, mt: MessageType, schema: etree.XMLSchema,
+                        element: etree._Element, body: bytes | None) -> list[Problem]:
+        assert mt.validate_xpath is not None
+        found = self._eval(mt, mt.validate_xpath, element)
+        children = [n for n in found if isinstance(n, etree._Element)] \
+            if isinstance(found, list) else []
+        if len(children) != 1:
+            return [Problem("GW-XSD-CONTENT",
+                            f"the {etree.QName(element).localname} must hold exactly one "
+                            f"{mt.validate_xpath.rpartition(':')[2]} to validate, not "
+                            f"{len(children)}", pointer=local_pointer(element),
+                            line=element.sourceline)]
+        child = children[0]
+        if schema.validate(child):
+            return []
+        # pointers from the document's root: /BizMsg/Document/… rather than /Document/…
+        outer = local_pointer(child, element)
+        inner = "/" + etree.QName(child).localname
+        return [replace(p, pointer=outer + p.pointer[len(inner):])
+                if p.pointer and p.pointer.startswith(inner) else p
+                for p in problems_from_log(schema.error_log, child, body)]
 
     def schema(self, mt: MessageType) -> etree.XMLSchema:
         return self._schemas[mt.schema_file]
@@ -224,6 +256,7 @@ def _entry(item: dict[str, Any]) -> MessageType:
             accepted_versions=_accepted_versions(item),
             answer=item.get("answer", "gateway-receipt"),
             soap_operation=item.get("soap_operation"),
+            validate_xpath=item.get("validate_xpath"),
         )
     except KeyError as exc:
         raise ConfigurationError(f"message type entry {item.get('id')!r} lacks {exc}") from exc

@@ -6,6 +6,9 @@ Identity, kind, permissions, callback and certificates live in ``config/partners
 SHA-256 hashes — tokens are 256-bit random values, so a plain hash is safe to keep and fast to
 check — and several may be active at once for rotation.
 
+A bank names its ``bic``: the files it sends must report accounts that this BIC services
+(``gateway/flows/payments/servicer.py``).
+
 Access: a partner reads only its own conversations; a partner of kind ``operator`` reads every
 conversation (the gateway's operations desk). No other kind — ``internal`` included — reads
 another partner's conversations.
@@ -40,6 +43,7 @@ from typing import Any
 import structlog
 
 from gateway.errors import ConfigurationError, Forbidden, Unauthenticated
+from gateway.identifiers import is_valid_bic
 
 PARTNER_KINDS = ("broker", "bank", "agency", "customs", "internal", "operator")
 OPERATOR = "operator"
@@ -57,6 +61,7 @@ class Partner:
     allowed_message_types: frozenset[str] = frozenset()
     callback_url: str | None = None
     certificates: tuple[str, ...] = ()
+    bic: str | None = None               # a bank's BIC (ISO 9362): the accounts it services
 
     def may_send(self, message_type_id: str) -> bool:
         return message_type_id in self.allowed_message_types or "*" in self.allowed_message_types
@@ -259,9 +264,21 @@ def _partner(item: dict[str, Any], gateway_url: str) -> Partner:
             allowed_message_types=frozenset(item.get("allowed_message_types", [])),
             callback_url=callback.replace("{gateway_url}", gateway_url) if callback else None,
             certificates=tuple(item.get("certificates", [])),
+            bic=_bic(item),
         )
     except KeyError as exc:
         raise ConfigurationError(f"partner entry lacks {exc}") from exc
+
+
+def _bic(item: dict[str, Any]) -> str | None:
+    """The partner's ``bic``, upper-cased, checked with python-stdnum (8 or 11 characters)."""
+    raw = item.get("bic")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not is_valid_bic(raw):
+        raise ConfigurationError(f"partner {item.get('id')!r}: bic {raw!r} is not a valid BIC "
+                                 "(ISO 9362: 8 or 11 letters and digits)")
+    return raw.strip().upper()
 
 
 def _toml(text: str, what: str) -> dict[str, Any]:

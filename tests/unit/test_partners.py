@@ -155,7 +155,10 @@ def test_repository_partners_load_with_kinds_and_certificates() -> None:
     assert kinds == {"broker-alpha": "broker", "broker-legacy": "broker", "bank-demo": "bank",
                      "clearance": "internal", "operator-demo": "operator"}
     assert registry.get("clearance").certificates == ("keys/clearance.crt",)
-    assert registry.get("bank-demo").allowed_message_types == frozenset()
+    bank = registry.get("bank-demo")
+    assert bank.bic == "CUSTMK22XXX" and not bank.may_send("wco-dec-3.6")
+    assert bank.allowed_message_types == {f"camt054-001.{v}{e}" for v in ("02", "04", "08")
+                                          for e in ("", "-bizmsg")}
     assert registry.get("operator-demo").allowed_message_types == frozenset()
 
 
