@@ -24,6 +24,7 @@ from adapters.amqp.relay import OutboxRelay
 from adapters.amqp.topology import Names, connect, declare
 from adapters.observability import PrometheusMetrics
 from adapters.push import PushDeliverer
+from adapters.store.payment_ledger import PaymentLedgerStore
 from adapters.store.sqlite_journal import SqliteJournal, sqlite_path
 from gateway.bus_topology import Topology
 from gateway.canonical.kinds import CanonicalKinds, default_kinds
@@ -33,6 +34,8 @@ from gateway.errors import ConfigurationError
 from gateway.events.config import ConsumerSpec, load_consumers
 from gateway.events.service import EventHandler, EventService
 from gateway.flows.clearance_decisions import ClearanceDecisionHandler
+from gateway.flows.payments.assessments import DutyAssessmentHandler
+from gateway.flows.payments.intake_effect import PaymentIntake
 from gateway.mapping.engine import Mapping, load_mapping
 from gateway.message_types import MessageTypeRegistry
 from gateway.metrics import Metrics
@@ -52,7 +55,7 @@ ALL, HTTP, MESSAGING = "all", "http", "messaging"
 
 def flow_stores() -> list[Any]:
     """Every flow's own tables (payments, …), created and bound with the journal's."""
-    return []
+    return [PaymentLedgerStore()]
 
 
 def open_journal(settings: Settings) -> Any:
@@ -94,6 +97,7 @@ class Gateway:
     intake: IntakeService
     events: dict[str, tuple[ConsumerSpec, EventService]]     # consumer name -> spec, service
     limits: XmlLimits
+    payments: PaymentIntake | None = None      # flow F2: matching, also for `gateway parked`
     relay: OutboxRelay | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
     pusher: PushDeliverer | None = None
@@ -222,17 +226,19 @@ def build_gateway(settings: Settings, *, gateway_url: str = "",
         routing=routing, parking_exchange=topology.parking_exchange, bus_key=signer_key)
     answers = AnswerFormats()
     answers.check((mt.id, mt.answer) for mt in registry)
+    payments = PaymentIntake(signer=signer, bus_key=signer_key, routing=routing,
+                             parking_exchange=topology.parking_exchange, partners=partners)
     intake = IntakeService(front=pipelines.front, back=pipelines.back, journal=journal,
                            signer=signer, metrics=prom, problem_cap=settings.problem_cap,
-                           answers=answers)
+                           answers=answers, effects={"payment_notification": payments})
     handlers: list[EventHandler] = [ClearanceDecisionHandler(
         signer=signer, partners=partners, metrics=prom, country=settings.country,
-        agency=settings.agency)]
+        agency=settings.agency), DutyAssessmentHandler()]
     events = {spec.name: (spec, EventService(
         spec.name, spec.routes, handlers, trust=trust, store=journal, reads=journal,
         metrics=prom)) for spec in load_consumers(config / "events.toml")}
     return Gateway(settings, registry, partners, routing, topology, Names(settings.amqp_prefix),
-                   journal, prom, signer, signer_key, trust, intake, events, limits)
+                   journal, prom, signer, signer_key, trust, intake, events, limits, payments)
 
 
 def load_formats(settings: Settings) -> tuple[MessageTypeRegistry, dict[str, Mapping],

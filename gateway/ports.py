@@ -145,6 +145,13 @@ class EventStore(Protocol):
         ...
 
 
+class Transactions(Protocol):
+    async def transaction(self, work: Callable[[JournalTransaction], R]) -> R:
+        """Run ``work`` in one transaction of its own (not tied to a message or an event:
+        an operator's replay of a parked payment, say); all of it commits or none."""
+        ...
+
+
 class Outbox(Protocol):
     async def claim(self, owner: str, limit: int, lease_seconds: float) -> list[OutboxRow]: ...
 

@@ -216,6 +216,20 @@ class FakeJournal:
         self.processed.add((consumer, message_id))
         return result, True
 
+    async def transaction(self, work: Callable[[Any], Any]) -> Any:
+        """``gateway.ports.Transactions``: ``work`` in a transaction of its own."""
+        if self.unavailable:
+            raise ServiceUnavailable("the journal is unavailable (fake)")
+        await asyncio.sleep(0)
+        tx = FakeTransaction(self)
+        result = work(tx)                      # raises: nothing of it is kept
+        tx.commit()
+        return result
+
+    def flow(self, name: str) -> Any:
+        """A fake flow store's read-only side (outside a transaction)."""
+        return self.flows[name].reader()
+
     # --- PushQueue -----------------------------------------------------------------------------
 
     async def claim_due(self, owner: str, limit: int, lease_seconds: float, *,

@@ -132,6 +132,10 @@ class SqlJournal:
             return work(SqlTransaction(self.dialect, cur, self.flows)), True
         return await self._write(op)
 
+    async def transaction(self, work: Callable[[JournalTransaction], R]) -> R:
+        """Run ``work`` in one transaction of the writer (``gateway.ports.Transactions``)."""
+        return await self._write(lambda cur: work(SqlTransaction(self.dialect, cur, self.flows)))
+
     def flow(self, name: str) -> Any:
         """A flow's read-only queries (outside any transaction)."""
         return self.flows[name].reader(self.dialect, self._read)

@@ -35,6 +35,7 @@ from gateway.flows.clearance_decisions import (  # noqa: E402
     InvalidDecision,
     UnknownConversation,
 )
+from gateway.flows.payments.assessments import DutyAssessmentHandler  # noqa: E402
 from gateway.metrics import RecordingMetrics  # noqa: E402
 from gateway.partners import PartnerRegistry  # noqa: E402
 from gateway.ports import AcceptedMessage  # noqa: E402
@@ -42,6 +43,7 @@ from gateway.settings import Settings  # noqa: E402
 from gateway.signing.detached import sign_body  # noqa: E402
 from gateway.signing.keys import SigningKey, TrustStore, generate_key_pair  # noqa: E402
 from gateway.signing.xmldsig import XmlSigner, verify_enveloped  # noqa: E402
+from tests.fake_payment_ledger import FakePaymentLedgerStore  # noqa: E402
 from tests.fakes import FakeJournal  # noqa: E402
 
 SETTINGS = Settings()
@@ -76,6 +78,7 @@ class Setup:
                  partner_id: str = "broker-alpha") -> None:
         self.keys = keys
         self.journal = FakeJournal()
+        self.journal.flows["payments"] = FakePaymentLedgerStore()   # the duty-assessment handler's
         self.metrics = RecordingMetrics()
         trust = TrustStore()
         trust.add("clearance", keys["clearance"].certificate)
@@ -86,7 +89,8 @@ class Setup:
                                            metrics=self.metrics, country="MK",
                                            agency="Customs Administration")
         (spec,) = load_consumers(SETTINGS.config_dir / "events.toml")
-        self.service = EventService(spec.name, spec.routes, [handler], trust=trust,
+        self.service = EventService(spec.name, spec.routes, [handler, DutyAssessmentHandler()],
+                                    trust=trust,
                                     store=self.journal, reads=self.journal, metrics=self.metrics)
         self.conversation_id = f"conv-{partner_id}"
         asyncio.run(self.journal.record(AcceptedMessage(
