@@ -1,9 +1,10 @@
 """Key and credential set-up for demo and test deployments (``gateway keys init``).
 
-Generates the gateway's signing key and the clearance stand-in's key (ECDSA P-256, self-signed
-certificates) under ``var/keys/``, and — with ``demo_tokens`` — a bearer token for every
-partner in the registry, written to ``var/demo-tokens.json`` (mode 600) for the demo and the
-tests while only their hashes go to the credentials file. Nothing here is ever committed.
+Generates the gateway's signing key and the keys of the clearance and bank stand-ins (ECDSA
+P-256, self-signed certificates) under ``var/keys/``, and — with ``demo_tokens`` — a bearer
+token for every partner in the registry, written to ``var/demo-tokens.json`` (mode 600) for
+the demo and the tests while only their hashes go to the credentials file. Nothing here is
+ever committed.
 Production deployments bring their own keys and issue tokens with ``gateway partners token``.
 """
 
@@ -17,7 +18,8 @@ from gateway.partners import hash_token, new_token, update_credentials, write_at
 from gateway.settings import Settings
 from gateway.signing.keys import generate_key_pair
 
-KEY_OWNERS = {"gateway": "Customs single-window gateway", "clearance": "Clearance (stand-in)"}
+KEY_OWNERS = {"gateway": "Customs single-window gateway", "clearance": "Clearance (stand-in)",
+              "bank-demo": "Demo Commercial Bank (stand-in)"}
 
 
 def demo_tokens_path(settings: Settings) -> Path:

@@ -26,6 +26,11 @@ it); a raise site may name a more precise code than its class's (``code=…``)::
     │   ├── SoapFaultError           400  GW-SOAP  raised as GW-SOAP-BODY… (adapters/http/)
     │   └── MustUnderstandFault      400  GW-SOAP-MUST-UNDERSTAND  answered as HTTP 500
     ├── SignatureInvalid             400  GW-SIGNATURE-INVALID  (and GW-SIGNATURE-DIGEST…)
+    │   ├── WsSecurityMissing        401  GW-WSS-MISSING   (gateway/signing/wssecurity.py)
+    │   ├── WsSecurityInvalid        400  GW-WSS-HEADER    (also GW-WSS-COVERAGE)
+    │   ├── TimestampRefused         401  GW-WSS-TIMESTAMP
+    │   └── SignatureWrapping        400  GW-WSS-WRAPPING
+    ├── PartnerFault                 -    GW-PARTNER-FAULT  a partner refused (adapters/soap_client)
     ├── NoRoute                      -    GW-ROUTE-NONE   matched no route: parked, not refused
     ├── MappingFailed                400  GW-MAP-FAILED   a mapping specification cannot apply
     ├── ConfigurationError           -    GW-CONFIG       bad configuration found at start-up

@@ -496,6 +496,69 @@ _SIGNATURES = Section("Signatures", (
        "Renew the certificate, register the new one with the operator, and sign with it."),
 ))
 
+_WSS = Section("WS-Security (SOAP with banks)", (
+    "Raised when the gateway (or the bank stand-in) verifies the WS-Security signature of a "
+    "SOAP message (`gateway/signing/wssecurity.py`): one `wsse:Security` header with a "
+    "`wsu:Timestamp`, the signer's certificate as a `wsse:BinarySecurityToken`, and one "
+    "`ds:Signature` over the Body and the Timestamp (the signature itself is checked as in "
+    "*Signatures*, whose codes also apply). SOAP answers carry the matching WS-Security fault "
+    "(`wsse:InvalidSecurity`, `wsse:FailedCheck`, `wsse:FailedAuthentication`, "
+    "`wsse:MessageExpired`)."
+), (
+    _P("GW-WSS-MISSING", 401,
+       "The SOAP message has no `wsse:Security` header addressed to the receiver, or one "
+       "without a `ds:Signature`: the sender is not authenticated.",
+       "Sign every request with WS-Security: a `wsse:Security` header (mustUnderstand) holding "
+       "a Timestamp, your certificate as a BinarySecurityToken and a signature over the Body "
+       "and the Timestamp (exclusive C14N, SHA-256, ECDSA-P256 or RSA-SHA256)."),
+    _P("GW-WSS-HEADER", 400,
+       "The `wsse:Security` header is outside the accepted profile: several Security headers "
+       "for the receiver, two signatures, Timestamps or tokens, or an element the profile "
+       "does not process (a UsernameToken, an EncryptedKey, text).",
+       "Send exactly one Security header holding only `wsu:Timestamp`, one "
+       "`wsse:BinarySecurityToken` (X.509 v3, Base64Binary) and one `ds:Signature`."),
+    _P("GW-WSS-TIMESTAMP", 401,
+       "The message is not fresh: no `wsu:Timestamp`, a Timestamp that is not `Created` then "
+       "`Expires` in UTC (`YYYY-MM-DDThh:mm:ss[.fff]Z`), `Created` more than the allowed clock "
+       "skew (300 s) ahead of the receiver's clock, `Expires` already past, or `Expires` not "
+       "after `Created`.",
+       "Stamp each message when you send it (Created now, Expires a few minutes later, both in "
+       "UTC), keep your clock synchronised (NTP), and do not resend an old message: sign it "
+       "again."),
+    _P("GW-WSS-COVERAGE", 400,
+       "The signature is valid but does not cover both the SOAP Body and the Security header's "
+       "Timestamp.",
+       "Reference the Body and the Timestamp by their `wsu:Id` in the one signature."),
+    _P("GW-WSS-WRAPPING", 400,
+       "The signature covers a Body (or Timestamp) that is not the envelope's own: the signed "
+       "element was moved (into a header or a wrapper) and another one put in its place — "
+       "signature wrapping. Nothing in the message is used.",
+       "Sign the Body you send and send it unchanged, where SOAP puts it; report the message "
+       "to security if you did not build it this way."),
+))
+
+_PARTNER_CALLS = Section("Calls to partners (banks)", (
+    "Raised when the gateway calls a partner's SOAP service (`adapters/soap_client/`), for "
+    "example acknowledging a bank's camt.054 file. No partner sees these: they are in the log "
+    "and in the state of the flow that made the call."
+), (
+    _P("GW-PARTNER-UNAVAILABLE", 503,
+       "The partner's service did not answer (connection refused, time-out, TLS failure) or "
+       "answered with an HTTP 5xx error without a SOAP fault; the call is retried.",
+       "Operators: nothing to do if it passes; if it persists, check the partner's endpoint "
+       "address in its WSDL and ask the partner whether its service is up."),
+    _P("GW-PARTNER-FAULT", None,
+       "The partner refused the call with a SOAP fault (its fault code and text are in the "
+       "message), or answered an HTTP 4xx error; the call is not retried as it is.",
+       "Operators: read the fault; a WS-Security fault (`wsse:FailedAuthentication`, ...) "
+       "usually means the partner does not yet trust the gateway's current certificate."),
+    _P("GW-PARTNER-ANSWER", None,
+       "The partner's answer could not be used: not XML, not the answer the WSDL describes, or "
+       "a WSDL that cannot be read.",
+       "Operators: compare the partner's WSDL and answers with the agreed contract, and tell "
+       "the partner."),
+))
+
 _BUS = Section("Clearance decisions (bus)", (
     "Raised by the decision consumer; the decision is parked (`gateway.parking`, headers "
     "`x-gateway-error-code`, `x-gateway-reason`) and never applied. No partner sees these: "
@@ -541,7 +604,7 @@ _OPERATOR = Section("Operator", (
 
 SECTIONS: tuple[Section, ...] = (
     _ACCESS, _REQUEST, _XML, _MESSAGE_TYPE, _SCHEMA, _MAPPING, _RULES, _IDEMPOTENCY, _SOAP,
-    _CAPACITY, _SIGNATURES, _BUS, _OPERATOR,
+    _CAPACITY, _SIGNATURES, _WSS, _PARTNER_CALLS, _BUS, _OPERATOR,
 )
 
 #: Every code, in the order of the sections.

@@ -18,6 +18,18 @@ allowed, nothing else — no other element, attribute, text, comment or processi
         ds:X509Data
           ds:X509Certificate       base64 DER of the signer's certificate, exactly one
 
+WS-Security messages (``key_info=TOKEN_REFERENCE``, and only there) carry the certificate as
+the WS-I Basic Security Profile wants it (R5417: a KeyInfo holds exactly one
+SecurityTokenReference; X.509 Token Profile 1.0 direct reference), the form WSS4J, .NET and
+zeep's ``BinarySignature`` use; ``X509Data`` is then refused::
+
+      ds:KeyInfo                   optional Id
+        wsse:SecurityTokenReference      optional wsu:Id
+          wsse:Reference URI="#<token Id>" ValueType="...#X509v3"
+    wsse:BinarySecurityToken       a sibling of the ds:Signature (same wsse:Security header),
+                                   wsu:Id, ValueType="...#X509v3",
+                                   EncodingType="...#Base64Binary", base64 DER
+
 Refusals raise ``SignatureInvalid`` with one of these stable codes::
 
     GW-SIGNATURE-MISSING           no enveloped ds:Signature on the element
@@ -54,6 +66,15 @@ SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 SIGNATURE_METHODS = (ECDSA_SHA256, RSA_SHA256)
 WSU_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 WSU_ID = f"{{{WSU_NS}}}Id"
+WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+X509V3 = ("http://docs.oasis-open.org/wss/2004/01/"
+          "oasis-200401-wss-x509-token-profile-1.0#X509v3")
+BASE64_BINARY = ("http://docs.oasis-open.org/wss/2004/01/"
+                 "oasis-200401-wss-soap-message-security-1.0#Base64Binary")
+BINARY_SECURITY_TOKEN = f"{{{WSSE_NS}}}BinarySecurityToken"
+#: Where a signature carries its certificate: ``ds:X509Data`` (our documents) or a
+#: ``wsse:SecurityTokenReference`` to a ``wsse:BinarySecurityToken`` (WS-Security).
+X509_DATA, TOKEN_REFERENCE = "X509Data", "SecurityTokenReference"
 XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 
 # Names for the algorithms people try, so a refusal says what was found.
@@ -80,6 +101,7 @@ _HAS_COMMENT_OR_PI = etree.XPath(
     "boolean(descendant::comment() | descendant::processing-instruction())")
 DS_TAGS = {name: f"{{{DS}}}{name}" for name in (
     "CanonicalizationMethod", "SignatureMethod", "Reference", "Transform")}
+_PREFIXES = {DS: "ds", WSSE_NS: "wsse", WSU_NS: "wsu"}
 _ID_ATTRIBUTES = frozenset({"Id", "ID", "id", WSU_ID, XML_ID})
 _ATTRIBUTES_EQUAL_TO = etree.XPath("//@*[. = $v]")       # then filtered by name: 4x faster
 
@@ -101,18 +123,23 @@ class SignatureParts:
     method: str
     references: tuple[ReferencePart, ...]
     value: bytes
-    certificate_der: bytes
+    certificate_der: bytes                   # empty for a token reference until resolved
+    token_reference: str | None = None       # the BinarySecurityToken's wsu:Id
 
 
 def read_signature(signature: etree._Element, *, transforms: tuple[str, ...],
-                   max_references: int) -> SignatureParts:
-    """Check ``signature`` against the profile; every reference must use ``transforms``."""
+                   max_references: int, key_info: str = X509_DATA) -> SignatureParts:
+    """Check ``signature`` against the profile; every reference must use ``transforms``.
+
+    ``key_info`` is the one ``KeyInfo`` form accepted (``X509_DATA`` or ``TOKEN_REFERENCE``);
+    a token reference is resolved by ``binary_security_token``.
+    """
     if signature.tag != _ds("Signature"):
         _refuse(f"{_name(signature)} is not a ds:Signature")
     if _HAS_COMMENT_OR_PI(signature):
         _refuse("a ds:Signature with comments or processing instructions is not accepted")
-    signed_info, value, key_info = _children(signature, ("SignedInfo", "SignatureValue",
-                                                         "KeyInfo"))
+    signed_info, value, key_info_element = _children(
+        signature, ("SignedInfo", "SignatureValue", "KeyInfo"))
     children = _plain(signed_info)
     if len(children) < 2:
         _refuse("ds:SignedInfo must start with ds:CanonicalizationMethod, ds:SignatureMethod")
@@ -132,10 +159,66 @@ def read_signature(signature: etree._Element, *, transforms: tuple[str, ...],
     ids = [p.ref_id for p in parts]
     if len(set(ids)) != len(ids):
         _refuse("two ds:Reference elements name the same Id")
-    (x509_data,) = _children(key_info, ("X509Data",))
+    if key_info == TOKEN_REFERENCE:
+        return SignatureParts(signed_info, algorithm, parts, _base64(value), b"",
+                              _token_reference(key_info_element))
+    (x509_data,) = _children(key_info_element, ("X509Data",))
     (certificate,) = _children(x509_data, ("X509Certificate",))
     return SignatureParts(signed_info, algorithm, parts, _base64(value),
                           _base64(certificate))
+
+
+def binary_security_token(signature: etree._Element, token_id: str) -> bytes:
+    """The DER certificate of the ``wsse:BinarySecurityToken`` a token reference names.
+
+    The token must be the one element of the document with that Id, an X.509 v3 token in
+    base64, and sit beside the signature in the same ``wsse:Security`` header.
+    """
+    token = element_with_id(signature, token_id, (WSU_ID,))
+    if token.tag != BINARY_SECURITY_TOKEN or token.getparent() is not signature.getparent():
+        raise SignatureInvalid(
+            f"#{token_id} is {_name(token)}, not a wsse:BinarySecurityToken beside the "
+            "signature in its wsse:Security header", code="GW-SIGNATURE-REFERENCE")
+    if sorted(token.keys()) != sorted(("EncodingType", "ValueType", WSU_ID)):
+        _refuse(f"the BinarySecurityToken #{token_id} must carry exactly EncodingType, "
+                "ValueType and wsu:Id")
+    if token.get("ValueType") != X509V3 or token.get("EncodingType") != BASE64_BINARY:
+        _refuse(f"the BinarySecurityToken #{token_id} must be an X.509 v3 certificate "
+                f"(ValueType {X509V3}) in base64 (EncodingType {BASE64_BINARY})")
+    return _base64(token, attributes=True)
+
+
+def _token_reference(key_info: etree._Element) -> str:
+    """The token Id of ``KeyInfo/wsse:SecurityTokenReference/wsse:Reference``, read strictly."""
+    _optional_id(key_info, "Id")
+    children = _plain(key_info, tuple(key_info.keys()))
+    if [c.tag for c in children] != [f"{{{WSSE_NS}}}SecurityTokenReference"]:
+        _refuse("ds:KeyInfo must contain exactly one wsse:SecurityTokenReference; found "
+                f"{', '.join(_name(c) for c in children) or 'nothing'}")
+    (reference,) = children
+    _optional_id(reference, WSU_ID)
+    children = _plain(reference, tuple(reference.keys()))
+    if [c.tag for c in children] != [f"{{{WSSE_NS}}}Reference"]:
+        _refuse("wsse:SecurityTokenReference must contain exactly one wsse:Reference (a direct "
+                "reference to a BinarySecurityToken); found "
+                f"{', '.join(_name(c) for c in children) or 'nothing'}")
+    (direct,) = children
+    if len(_plain(direct, ("URI", "ValueType"))):
+        _refuse("wsse:Reference must be empty")
+    uri = direct.get("URI") or ""
+    if direct.get("ValueType") != X509V3:
+        _refuse(f"wsse:Reference ValueType must be {X509V3}")
+    if not uri.startswith("#") or not _ID_VALUE.fullmatch(uri[1:]):
+        raise SignatureInvalid(f"wsse:Reference URI {uri!r} is not \"#\" and the Id of a "
+                               "BinarySecurityToken in the message", code="GW-SIGNATURE-REFERENCE")
+    return uri[1:]
+
+
+def _optional_id(element: etree._Element, name: str) -> None:
+    """``element`` carries no attribute but, optionally, the Id attribute ``name``."""
+    if set(element.keys()) - {name}:
+        _refuse(f"{_name(element)} may carry only {_attribute_name(name)}; found "
+                f"{', '.join(_attribute_name(str(a)) for a in element.attrib)}")
 
 
 def refuse_comments(element: etree._Element) -> None:
@@ -256,8 +339,8 @@ def _expect(element: etree._Element, name: str, parent: etree._Element) -> None:
         _refuse(f"{_name(parent)} contains {_name(element)} where ds:{name} belongs")
 
 
-def _base64(element: etree._Element) -> bytes:
-    if len(element) or element.attrib:
+def _base64(element: etree._Element, *, attributes: bool = False) -> bytes:
+    if len(element) or (element.attrib and not attributes):
         _refuse(f"{_name(element)} must hold base64 text only")
     try:
         return base64.b64decode("".join((element.text or "").split()), validate=True)
@@ -284,8 +367,10 @@ def _name(node: etree._Element) -> str:
     if not isinstance(tag, str):
         return "a comment" if isinstance(node, etree._Comment) else "a non-element node"
     qname = etree.QName(tag)
-    return f"ds:{qname.localname}" if qname.namespace == DS else (
-        f"{{{qname.namespace}}}{qname.localname}" if qname.namespace else qname.localname)
+    prefix = _PREFIXES.get(qname.namespace or "")
+    if prefix:
+        return f"{prefix}:{qname.localname}"
+    return f"{{{qname.namespace}}}{qname.localname}" if qname.namespace else qname.localname
 
 
 def _attribute_name(name: str) -> str:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
+import datetime as dt
 import hashlib
 import hmac
 import uuid
@@ -37,9 +39,14 @@ from gateway.signing.dsig_profile import (
     ENVELOPED,
     EXC_C14N,
     SHA256,
+    TOKEN_REFERENCE,
+    WSSE_NS,
     WSU_ID,
     WSU_NS,
+    X509_DATA,
+    X509V3,
     SignatureParts,
+    binary_security_token,
     element_with_id,
     read_signature,
     refuse_comments,
@@ -54,8 +61,9 @@ from gateway.signing.keys import (
 )
 from gateway.xml.safe_parser import XmlLimits, parse_untrusted
 
-__all__ = ["DS", "ENVELOPED", "EXC_C14N", "SHA256", "WSU_ID", "WSU_NS", "Verified",
-           "VerifiedReferences", "XmlSigner", "c14n", "verify_enveloped", "verify_references"]
+__all__ = ["DS", "ENVELOPED", "EXC_C14N", "SHA256", "TOKEN_REFERENCE", "WSU_ID", "WSU_NS",
+           "X509_DATA", "Verified", "VerifiedReferences", "XmlSigner", "c14n",
+           "verify_enveloped", "verify_references"]
 
 _NS = {"ds": DS}
 _LIMITS = XmlLimits()
@@ -127,6 +135,11 @@ class XmlSigner:
     def key_id(self) -> str:
         return self._key.key_id
 
+    @property
+    def certificate_base64(self) -> str:
+        """The signer's certificate, DER in base64 (a ``wsse:BinarySecurityToken``'s text)."""
+        return self._cert_b64
+
     def sign(self, root: etree._Element) -> etree._Element:
         """Append an enveloped ``ds:Signature`` to ``root`` (given an ``Id`` if it has none)."""
         ref_id = root.get("Id") or f"_{uuid.uuid4().hex}"
@@ -134,12 +147,15 @@ class XmlSigner:
         self._append_signature(root, [(ref_id, (ENVELOPED, EXC_C14N), _digest(c14n(root)))])
         return root
 
-    def sign_references(self, elements: Sequence[etree._Element],
-                        into: etree._Element) -> etree._Element:
+    def sign_references(self, elements: Sequence[etree._Element], into: etree._Element, *,
+                        token_id: str | None = None) -> etree._Element:
         """Append to ``into`` one ``ds:Signature`` over ``elements``, referenced by ``wsu:Id``.
 
         Each element keeps its ``wsu:Id`` or is given one; the signature must not sit inside
-        any of them (it would change what it signs). Returns the signature element.
+        any of them (it would change what it signs). With ``token_id``, ``KeyInfo`` holds a
+        ``wsse:SecurityTokenReference`` to the ``wsse:BinarySecurityToken`` of that Id (the
+        caller puts the token, ``certificate_base64``, beside the signature) instead of
+        ``X509Data``. Returns the signature element.
         """
         for element in elements:
             if element is into or any(a is element for a in into.iterancestors()):
@@ -148,7 +164,7 @@ class XmlSigner:
         # Digests only once every Id is set: an Id added inside another element changes it.
         return self._append_signature(into, [
             (str(element.get(WSU_ID)), (EXC_C14N,), _digest(c14n(element)))
-            for element in elements])
+            for element in elements], token_id)
 
     def sign_to_bytes(self, root: etree._Element) -> bytes:
         """The signed document as bytes, written directly in canonical form.
@@ -172,8 +188,8 @@ class XmlSigner:
             document[end:]
 
     def _append_signature(self, parent: etree._Element,
-                          references: Sequence[tuple[str, tuple[str, ...], str]]
-                          ) -> etree._Element:
+                          references: Sequence[tuple[str, tuple[str, ...], str]],
+                          token_id: str | None = None) -> etree._Element:
         signature = etree.SubElement(parent, _ds("Signature"), nsmap={"ds": DS})
         signed_info = etree.SubElement(signature, _ds("SignedInfo"))
         etree.SubElement(signed_info, _ds("CanonicalizationMethod"), Algorithm=EXC_C14N)
@@ -188,8 +204,15 @@ class XmlSigner:
         value = self._key.sign(c14n(signed_info))
         etree.SubElement(signature, _ds("SignatureValue")).text = \
             base64.b64encode(value).decode("ascii")
-        x509_data = etree.SubElement(etree.SubElement(signature, _ds("KeyInfo")), _ds("X509Data"))
-        etree.SubElement(x509_data, _ds("X509Certificate")).text = self._cert_b64
+        key_info = etree.SubElement(signature, _ds("KeyInfo"))
+        if token_id is None:
+            x509_data = etree.SubElement(key_info, _ds("X509Data"))
+            etree.SubElement(x509_data, _ds("X509Certificate")).text = self._cert_b64
+        else:
+            token_reference = etree.SubElement(
+                key_info, f"{{{WSSE_NS}}}SecurityTokenReference", nsmap={"wsse": WSSE_NS})
+            etree.SubElement(token_reference, f"{{{WSSE_NS}}}Reference", URI=f"#{token_id}",
+                             ValueType=X509V3)
         return signature
 
 
@@ -237,7 +260,8 @@ def verify_enveloped(root: etree._Element, trust: TrustStore, *, owner: str | No
 
 def verify_references(signature: etree._Element, trust: TrustStore, *,
                       owner: str | None = None, id_attributes: Sequence[str] = (WSU_ID,),
-                      limits: XmlLimits = _LIMITS) -> VerifiedReferences:
+                      limits: XmlLimits = _LIMITS, key_info: str = X509_DATA,
+                      at: dt.datetime | None = None) -> VerifiedReferences:
     """Verify a detached signature over elements of its own document, referenced by Id.
 
     The WS-Security shape: ``signature`` sits in a header and each ``ds:Reference`` names an
@@ -245,13 +269,21 @@ def verify_references(signature: etree._Element, trust: TrustStore, *,
     only transform. Each Id must name exactly one element in the whole document, none of which
     may contain the signature. Returns every referenced element re-parsed from its signed
     bytes; ask ``result.element(body_id, tag=...)`` for the one to act on.
+
+    ``key_info=TOKEN_REFERENCE`` accepts (only) the WS-Security certificate form: a
+    ``wsse:SecurityTokenReference`` to a ``wsse:BinarySecurityToken`` beside the signature
+    (``dsig_profile``). The certificate must be valid ``at`` (default: now).
     """
     parent = signature.getparent()
     if parent is not None and etree.QName(parent).namespace == DS:
         raise SignatureInvalid("a ds:Signature nested inside another ds:Signature element is "
                                "not accepted", code="GW-SIGNATURE-PROFILE")
-    parts = read_signature(signature, transforms=(EXC_C14N,), max_references=16)
-    trusted = _signer(parts, trust, owner)
+    parts = read_signature(signature, transforms=(EXC_C14N,), max_references=16,
+                           key_info=key_info)
+    if parts.token_reference is not None:
+        parts = dataclasses.replace(parts, certificate_der=binary_security_token(
+            signature, parts.token_reference))
+    trusted = _signer(parts, trust, owner, at)
     verify_raw(trusted.public_key, parts.value, c14n(parts.signed_info))
     ancestors = list(signature.iterancestors())
     verified = {}
@@ -282,9 +314,10 @@ def _enveloped_signature(root: etree._Element) -> etree._Element:
     return signatures[0]
 
 
-def _signer(parts: SignatureParts, trust: TrustStore, owner: str | None) -> TrustedCertificate:
+def _signer(parts: SignatureParts, trust: TrustStore, owner: str | None,
+            at: dt.datetime | None = None) -> TrustedCertificate:
     """The trusted certificate that is byte for byte the one in ``KeyInfo``."""
-    trusted = trust.lookup(key_id_of_der(parts.certificate_der), owner=owner)
+    trusted = trust.lookup(key_id_of_der(parts.certificate_der), owner=owner, at=at)
     if trusted.der != parts.certificate_der:
         raise SignatureInvalid("the certificate in KeyInfo is not the trusted one with its "
                                "key id", code="GW-SIGNATURE-UNKNOWN-KEY")
