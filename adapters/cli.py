@@ -11,6 +11,10 @@
     gateway topology declare
     gateway topology delete [--yes]
     gateway outbox status
+    gateway parked list [--json] [--all] [--limit N]
+    gateway parked show [--json] ID
+    gateway parked replay [--reference RF…] [--operator NAME] ID   exit 0 applied, 3 parked
+                                                                 again, 1 refused
 
 ``gateway --help`` prints this synopsis as the parser knows it (every command, every option,
 one line on what each command does) and ``gateway COMMAND --help`` every option's default.
@@ -151,6 +155,7 @@ def _parser() -> _Parser:
     remove.set_defaults(run=_topology_delete)
     outbox = sub.add_parser("outbox", help="the outbox").add_subparsers()
     outbox.add_parser("status", help="outbox rows by state").set_defaults(run=_outbox_status)
+    _parked_commands(sub)
     parser.epilog = _synopsis(parser)
     return parser
 
@@ -378,6 +383,119 @@ def _outbox_status(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         journal.close()
     return 0
+
+
+# --- parked payments (flow F2) -----------------------------------------------------------------
+
+
+def _parked_commands(sub: _Commands) -> None:
+    parked = sub.add_parser("parked", help="bank payments that matched no duty assessment"
+                            ).add_subparsers()
+    listing = parked.add_parser("list", help="the parked payments waiting for a person")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument("--all", action="store_true", help="also those already replayed")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many")
+    listing.set_defaults(run=_parked_list)
+    show = parked.add_parser("show", help="one parked payment: why, and the bank's transaction")
+    show.add_argument("parked_id", metavar="ID", help="a parked payment id (parked list)")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(run=_parked_show)
+    replay = parked.add_parser(
+        "replay", help="match a parked payment again (after its assessment arrived, or with a "
+        "corrected reference), in one transaction; a resolved one is refused")
+    replay.add_argument("parked_id", metavar="ID", help="a parked payment id (parked list)")
+    replay.add_argument("--reference", default=None,
+                        help="the ISO 11649 RF reference to match instead of the bank's")
+    replay.add_argument("--operator", default=_operator(),
+                        help="who replays it (recorded with the replay)")
+    replay.set_defaults(run=_parked_replay)
+
+
+def _operator() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+def _parked_view(parked: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    view = {k: (format(v, "f") if k == "amount" and v is not None else v)
+            for k, v in asdict(parked).items() if k != "confirmation"}
+    view["transaction"] = json.loads(parked.confirmation)
+    return view
+
+
+def _parked_list(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.bootstrap import open_journal
+
+    journal = open_journal(settings)
+    try:
+        rows = journal.flow("payments").parked_payments(
+            state=None if args.all else "parked", limit=args.limit)
+    finally:
+        journal.close()
+    if args.json:
+        print(json.dumps([_parked_view(p) for p in rows], indent=1))
+        return 0
+    if not rows:
+        print("no parked payments")
+    for p in rows:
+        amount = f"{p.currency} {p.amount}" if p.amount is not None else "-"
+        print(f"{p.id}  {p.parked_at}  {p.state:<8}  {p.bank:<12}  {p.reason:<20}  "
+              f"{amount:>16}  {p.reference or '-'}")
+    return 0
+
+
+def _parked_show(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.bootstrap import open_journal
+
+    journal = open_journal(settings)
+    try:
+        parked = journal.flow("payments").parked_payment(args.parked_id)
+    finally:
+        journal.close()
+    if parked is None:
+        print(f"no parked payment {args.parked_id!r}", file=sys.stderr)
+        return 1
+    view = _parked_view(parked)
+    if args.json:
+        print(json.dumps(view, indent=1))
+        return 0
+    for key, value in view.items():
+        if key != "transaction":
+            print(f"{key:>16}: {value if value is not None else '-'}")
+    print(f"{'transaction':>16}: {json.dumps(view['transaction'], indent=1)}")
+    return 0
+
+
+def _parked_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.bootstrap import build_gateway
+    from gateway.errors import GatewayError
+
+    gateway = build_gateway(settings)
+    payments = gateway.payments
+    assert payments is not None
+    try:
+        result = asyncio.run(gateway.journal.transaction(lambda tx: payments.replay(
+            tx, args.parked_id, operator=args.operator, reference=args.reference)))
+    except GatewayError as err:
+        print(f"{err.code}: {err.message}", file=sys.stderr)
+        return 1
+    finally:
+        gateway.journal.close()
+    (outcome,) = result.outcomes
+    line = {"parked_id": args.parked_id, "outcome": outcome.outcome, "reason": outcome.reason,
+            "new_parked_id": outcome.parked_id, "events": result.events,
+            "paid_notices": result.paid_notices}
+    if outcome.assessment is not None:
+        line.update(reference=outcome.assessment.reference, status=outcome.assessment.status,
+                    outstanding=format(outcome.assessment.outstanding, "f"))
+    print(json.dumps(line))
+    return 0 if outcome.applied else 3
 
 
 if __name__ == "__main__":
