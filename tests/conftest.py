@@ -37,7 +37,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 # The helper modules beside the tests assert too: have pytest rewrite their asserts like a test
 # module's, so that a failing check in a helper shows the values it compared.
 pytest.register_assert_rewrite("http_helpers", "soap_helpers", "decision_helpers",
-                               "signing_helpers", "support")
+                               "payment_helpers", "signing_helpers", "support")
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
+import psycopg.errors
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -79,6 +80,9 @@ class PostgresJournal(SqlJournal):
     """Message journal, outbox, conversations and notifications in one PostgreSQL schema."""
 
     unavailable = (psycopg.OperationalError,)
+    # two instances' batches may hold rows the other wants (payment files holding the same
+    # assessments in different batches): PostgreSQL breaks the cycle, the victim runs again
+    conflicts = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
     def __init__(self, url: str, flows: Iterable[FlowStore] = ()) -> None:
         self.conninfo, self.schema = postgres_conninfo(url)

@@ -18,12 +18,15 @@ write lock; PostgreSQL: ``SELECT … FOR UPDATE`` on the conversation row).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Self, TypeVar
+
+import structlog
 
 from adapters.store.dialect import SCHEMA_VERSION, Dialect
 from adapters.store.group_commit import GroupCommitWriter
@@ -47,6 +50,8 @@ from gateway.ports import (
 )
 
 R = TypeVar("R")
+log = structlog.get_logger("gateway.journal")
+CONFLICT_ATTEMPTS = 4            # an operation a deadlock victimised runs again this often
 
 
 class SqlJournal:
@@ -58,6 +63,10 @@ class SqlJournal:
     """
 
     unavailable: tuple[type[BaseException], ...] = ()
+    # driver errors meaning "this operation lost a race with another instance's transaction"
+    # (PostgreSQL: a deadlock): only that operation was rolled back (its savepoint), so it is
+    # run again, in a later batch — once the other transaction is gone
+    conflicts: tuple[type[BaseException], ...] = ()
 
     def __init__(self, dialect: Dialect, flows: Iterable[FlowStore] = ()) -> None:
         self.dialect = dialect
@@ -200,10 +209,18 @@ class SqlJournal:
     # --- plumbing ----------------------------------------------------------------------------
 
     async def _write(self, op: Callable[[Any], R]) -> R:
-        try:
-            return await self._writer.run(op)
-        except self.unavailable as exc:
-            raise ServiceUnavailable(f"the journal could not write: {exc}") from exc
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return await self._writer.run(op)
+            except self.conflicts as exc:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise ServiceUnavailable(f"the journal could not write: {exc}") from exc
+                log.warning("journal.conflict_retried", attempt=attempt,
+                            error=f"{type(exc).__name__}: {exc}".strip())
+                await asyncio.sleep(0.005 * attempt)
+            except self.unavailable as exc:
+                raise ServiceUnavailable(f"the journal could not write: {exc}") from exc
+        raise AssertionError("unreachable")
 
     def _read(self, template: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         try:
