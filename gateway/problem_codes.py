@@ -337,6 +337,14 @@ _RULES = Section("Business rules", (
        "own (`TxDtls/Amt`) nor its entry's.",
        "State every payment's amount with its ISO 4217 currency (`<Amt Ccy=\"EUR\">`).",
        within=_RULE),
+    _P("GW-AUTH-SERVICER", 403,
+       "A bank's payment notification (camt.054) reports an account whose servicer "
+       "(`Ntfctn/Acct/Svcr/FinInstnId/BICFI`, `BIC` before 001.08) is another bank than the "
+       "sender's BIC in the partner registry (compared on the first 8 characters), or the bank "
+       "has no BIC registered. The rejection carries this code, and one problem per account "
+       "with its pointer, line and the BIC found. Checked once the file is valid.",
+       "Send only notifications of the accounts your bank services, or ask the operator to "
+       "register your BIC (`bic` in `config/partners.toml`)."),
 ))
 
 _IDEMPOTENCY = Section("Repeats", (
@@ -573,6 +581,13 @@ _BUS = Section("Clearance decisions (bus)", (
        "Operators: check the decision's conversation id against the journal (the decision may "
        "belong to another gateway instance's journal or prefix) and republish it where it "
        "belongs."),
+    _P("GW-ASSESSMENT-INVALID", None,
+       "A clearance `duties_assessed` decision cannot be recorded as a duty assessment: its "
+       "payment reference is not a valid ISO 11649 creditor reference (check digits), its "
+       "amount or currency is missing or wrong, the reference is assessed for another "
+       "declaration, or its currency changed after payments. The whole decision is parked.",
+       "Operators: read the parked decision and its `x-gateway-reason`; have clearance issue a "
+       "correct reference or amount and republish the decision."),
     _P("GW-EVENT-UNKNOWN", None,
        "An event from an internal system has a type no route in `config/events.toml` names "
        "for the queue it came from.",
@@ -594,6 +609,11 @@ _OPERATOR = Section("Operator", (
        "not rejected.",
        "Operators: add or correct a route and route the parked declaration; partners: nothing "
        "to do, do not resend."),
+    _P("GW-PARKED-RESOLVED", None,
+       "`gateway parked replay` was asked to replay a parked payment that was replayed "
+       "already; nothing was done.",
+       "Operators: `gateway parked show ID` says what the replay did; a payment parked again "
+       "by that replay has a new parked id — replay that one."),
     _P("GW-CONFIG", None,
        "The configuration is wrong (a TOML file, a setting such as `GATEWAY_DB_URL`, a "
        "certificate path, a route naming an undeclared exchange); the gateway does not start, "
