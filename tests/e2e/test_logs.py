@@ -156,11 +156,13 @@ def check_ids(records: list[dict[str, Any]], conversation: str) -> None:
     accepted = [r for r in records if r["event"] == "message.accepted"]
     assert accepted[0]["conversation_id"] == conversation and accepted[0]["message_id"]
     applied = [r for r in records if r["event"] == "event.applied"
-               and r["conversation_id"] == conversation]
+               and r["conversation_id"] == conversation and r["handler"] == "clearance-decision"]
     assert applied, "the clearance decision was applied"
     for line in applied:
         assert line["message_id"] == line["decision_id"] and line["notification_id"]
-        assert line["handler"] == "clearance-decision"
+    other = [r for r in records if r["event"] == "event.applied"
+             and r["conversation_id"] == conversation and r["handler"] != "clearance-decision"]
+    assert all(r["message_id"] and r["event_type"] for r in other)
     pushed = [r for r in records if r["event"] == "push.delivered"
               and r["conversation_id"] == conversation]
     assert {p["notification_id"] for p in pushed} <= {a["notification_id"] for a in applied}
