@@ -112,6 +112,13 @@ class JournalTransaction(Protocol):
         conversation, or ``None`` if a notification of the same source exists."""
         ...
 
+    def add_notifications(self, notifications: Sequence[tuple[Notification, str | None]]
+                          ) -> list[int | None]:
+        """Store several (notification, callback URL) at once, as ``add_notification`` each in
+        order: their seqs (``None`` for a source stored already, or twice in the list). Each
+        conversation's seqs follow on without a gap; conversations are held in id order."""
+        ...
+
     def update_conversation(self, conversation_id: str, *, status: str, at: str,
                             customs_reference: str | None = None) -> None: ...
 

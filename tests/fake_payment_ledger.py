@@ -31,6 +31,7 @@ class FakePaymentLedgerStore:
     payments: dict[str, Payment] = field(default_factory=dict)          # by id, in order
     parked: dict[str, ParkedPayment] = field(default_factory=dict)
     held: list[list[str]] = field(default_factory=list)                 # every hold() call
+    preloaded: list[tuple[str, list[str]]] = field(default_factory=list)   # preload_payments
 
     def bind(self, tx: Any) -> FakePaymentLedger:
         ledger = FakePaymentLedger(self)
@@ -73,6 +74,9 @@ class FakePaymentLedger:
 
     def save_assessment(self, assessment: Assessment) -> None:
         self.assessments[assessment.reference] = assessment
+
+    def preload_payments(self, bank: str, bank_references: Sequence[str]) -> None:
+        self.store.preloaded.append((bank, list(bank_references)))
 
     def add_payment(self, payment: Payment) -> bool:
         if any((p.bank, p.bank_reference) == (payment.bank, payment.bank_reference)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,6 +291,7 @@ class FakeTransaction:
         self._writes: list[Callable[[], None]] = []
         self._seqs: dict[str, int] = {}
         self._sources: set[str] = set()
+        self.batches: list[int] = []          # the size of each add_notifications batch
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         return self.journal.conversation(conversation_id)
@@ -315,6 +316,11 @@ class FakeTransaction:
                            notification_id=n.id, seq=seq, **n.summary)
         self._writes.append(write)
         return seq
+
+    def add_notifications(self, notifications: Sequence[tuple[Notification, str | None]]
+                          ) -> list[int | None]:
+        self.batches.append(len(notifications))
+        return [self.add_notification(n, callback_url) for n, callback_url in notifications]
 
     def update_conversation(self, conversation_id: str, *, status: str, at: str,
                             customs_reference: str | None = None) -> None:

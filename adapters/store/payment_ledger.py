@@ -7,14 +7,20 @@ own transactions (``tx.flow("payments")``), so a payment and the journal rows it
 the bank file, the outbox event, the notifications — commit together or not at all.
 
 What keeps concurrent files right: a transaction is recorded once (``UNIQUE (bank,
-bank_reference)``: a concurrent twin waits for the first insert's commit, then finds the key
-taken), and the assessments a file pays are held for the transaction (PostgreSQL ``FOR
-UPDATE``, taken in reference order so that two files never wait on each other; SQLite: the
-writer holds the database). Amounts are decimal strings: sums are exact in ``Decimal``.
+bank_reference)``), and the assessments a file pays are held for the transaction (PostgreSQL
+``FOR UPDATE``, taken in reference order so that two files never wait on each other; SQLite:
+the writer holds the database). Amounts are decimal strings: sums are exact in ``Decimal``.
 
 The bound ledger caches the assessments it read or wrote for the rest of its transaction
-(they are held, so nobody else changes them meanwhile): a 1,000-payment file reads them in one
-query.
+(they are held, so nobody else changes them meanwhile), reads which of a file's transactions
+are recorded already in one query (``preload_payments``, after the hold: a twin file paying
+the same assessments has committed by then), and keeps its writes until the work is done
+(``flush``: one multi-row upsert of the assessments in reference order, one multi-row insert
+of the payments, one of the parked payments). A twin file that recorded one of the same
+transactions without holding what this one holds (a parked payment) is caught by the insert:
+``ON CONFLICT DO NOTHING`` waits for the twin's commit and writes fewer rows than kept, so
+the ledger raises ``WriteConflict`` and the journal runs the whole operation again — where the
+transaction is then a duplicate. A 1,000-payment file reads the assessments in one query.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.store.dialect import Dialect
+from adapters.store.sql_transaction import WriteConflict, insert_rows
 from gateway.flows.payments.ledger import (
     CANCELLED,
     FLOW,
@@ -105,18 +112,17 @@ _APPLIED = json.dumps([o for o in APPLIED if o != REVERSED])
 
 
 def _insert(table: str, columns: Sequence[str]) -> str:
-    return (f"INSERT INTO {table} ({', '.join(columns)})"
-            f" VALUES ({', '.join('?' for _ in columns)})")
+    return f"INSERT INTO {table} ({', '.join(columns)})"
 
 
-_SAVE_ASSESSMENT = (_insert("assessments", _ASSESSMENT_COLUMNS)
-                    + " ON CONFLICT (reference) DO UPDATE SET "
-                    + ", ".join(f"{c} = excluded.{c}" for c in _ASSESSMENT_COLUMNS[1:]))
-_ADD_PAYMENT = _insert("payments", _PAYMENT_COLUMNS) + \
-    " ON CONFLICT (bank, bank_reference) DO NOTHING"
+_ASSESSMENT_INSERT = _insert("assessments", _ASSESSMENT_COLUMNS)
+_ASSESSMENT_UPSERT = (" ON CONFLICT (reference) DO UPDATE SET "
+                      + ", ".join(f"{c} = excluded.{c}" for c in _ASSESSMENT_COLUMNS[1:]))
+_PAYMENT_INSERT = _insert("payments", _PAYMENT_COLUMNS)
+_PAYMENT_TAIL = " ON CONFLICT (bank, bank_reference) DO NOTHING RETURNING id"
 _SAVE_PAYMENT = ("UPDATE payments SET "
                  + ", ".join(f"{c} = ?" for c in _PAYMENT_COLUMNS[1:]) + " WHERE id = ?")
-_PARK = _insert("parked_payments", _PARKED_COLUMNS)
+_PARKED_INSERT = _insert("parked_payments", _PARKED_COLUMNS)
 _APPLIED_PAYMENTS = ("SELECT * FROM payments WHERE assessment_reference = ? AND outcome IN"
                      " ({json_texts}) AND reversed_by IS NULL ORDER BY recorded_at, id")
 
@@ -139,11 +145,23 @@ class PaymentLedgerStore:
 
 
 class SqlPaymentLedger:
-    """``gateway.flows.payments.ledger.PaymentLedger`` on the writer's cursor."""
+    """``gateway.flows.payments.ledger.PaymentLedger`` on the writer's cursor.
+
+    Writes are kept until the work is done (``flush``, called by the journal's transaction
+    before it commits) and then written in multi-row statements: a 1,000-payment file is a
+    handful of statements, not thousands of round trips. Reads see the kept writes: the
+    assessments and the new payments come from the cache, and a query of the tables
+    (``current_assessment``, ``applied_payments``) writes what is kept first.
+    """
 
     def __init__(self, dialect: Dialect, cur: Any) -> None:
         self.d, self.cur = dialect, cur
         self._held: dict[str, Assessment | None] = {}
+        self._dirty: dict[str, Assessment] = {}         # assessments to upsert
+        self._new: dict[str, Payment] = {}              # payments to insert, by id
+        self._recorded: set[tuple[str, str]] = set()    # (bank, bank_reference) taken
+        self._looked_up: set[tuple[str, str]] = set()   # keys whose recording was read
+        self._parked: dict[str, ParkedPayment] = {}     # parked payments to insert, by id
 
     def _rows(self, template: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         self.cur.execute(self.d.sql(template), params)
@@ -171,6 +189,7 @@ class SqlPaymentLedger:
         return self._held[reference]
 
     def current_assessment(self, conversation_id: str) -> Assessment | None:
+        self.flush()
         rows = self._rows("SELECT * FROM assessments WHERE conversation_id = ? AND status <> ?"
                           " ORDER BY assessed_at DESC, reference LIMIT 1{row_lock}",
                           (conversation_id, CANCELLED))
@@ -181,41 +200,87 @@ class SqlPaymentLedger:
         return found
 
     def save_assessment(self, assessment: Assessment) -> None:
-        self.cur.execute(self.d.sql(_SAVE_ASSESSMENT), _values(assessment, _ASSESSMENT_COLUMNS))
+        self._dirty[assessment.reference] = assessment
         self._held[assessment.reference] = assessment
 
     # --- payments ------------------------------------------------------------------------------
 
+    def preload_payments(self, bank: str, bank_references: Sequence[str]) -> None:
+        wanted = sorted({r for r in bank_references if (bank, r) not in self._looked_up})
+        if not wanted:
+            return
+        self.cur.execute(self.d.sql("SELECT bank_reference FROM payments WHERE bank = ? AND"
+                                    " bank_reference IN ({json_texts})"),
+                         (bank, json.dumps(wanted)))
+        self._recorded.update((bank, row[0]) for row in self.cur.fetchall())
+        self._looked_up.update((bank, r) for r in wanted)
+
     def add_payment(self, payment: Payment) -> bool:
-        self.cur.execute(self.d.sql(_ADD_PAYMENT), _values(payment, _PAYMENT_COLUMNS))
-        return bool(self.cur.rowcount == 1)
+        key = (payment.bank, payment.bank_reference)
+        if key not in self._looked_up:
+            self.preload_payments(payment.bank, [payment.bank_reference])
+        if key in self._recorded:
+            return False
+        self._recorded.add(key)
+        self._new[payment.id] = payment
+        return True
 
     def save_payment(self, payment: Payment) -> None:
+        if payment.id in self._new:
+            self._new[payment.id] = payment
+            return
         values = _values(payment, _PAYMENT_COLUMNS)
         self.cur.execute(self.d.sql(_SAVE_PAYMENT), (*values[1:], values[0]))
 
     def payment(self, payment_id: str) -> Payment | None:
+        if payment_id in self._new:
+            return self._new[payment_id]
         rows = self._rows("SELECT * FROM payments WHERE id = ?", (payment_id,))
         return payment_of(rows[0]) if rows else None
 
     def applied_payments(self, assessment_reference: str) -> list[Payment]:
+        self.flush()
         return [payment_of(r) for r in self._rows(_APPLIED_PAYMENTS,
                                                   (assessment_reference, _APPLIED))]
 
     # --- parked payments -----------------------------------------------------------------------
 
     def park(self, parked: ParkedPayment) -> None:
-        self.cur.execute(self.d.sql(_PARK), _values(parked, _PARKED_COLUMNS))
+        self._parked[parked.id] = parked
 
     def parked_payment(self, parked_id: str) -> ParkedPayment | None:
+        if parked_id in self._parked:
+            return self._parked[parked_id]
         rows = self._rows("SELECT * FROM parked_payments WHERE id = ?{row_lock}", (parked_id,))
         return parked_of(rows[0]) if rows else None
 
     def resolve(self, parked: ParkedPayment) -> None:
+        if parked.id in self._parked:
+            self._parked[parked.id] = parked
+            return
         self.cur.execute(self.d.sql(
             "UPDATE parked_payments SET state = ?, resolved_at = ?, resolved_by = ?,"
             " resolution = ? WHERE id = ?"),
             (parked.state, parked.resolved_at, parked.resolved_by, parked.resolution, parked.id))
+
+    # --- writing what was kept -----------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the kept assessments (upserted, in reference order), payments and parked
+        payments. A payment key another transaction recorded since it was read raises
+        ``WriteConflict`` (the journal runs the whole operation again)."""
+        dirty, self._dirty = [self._dirty[r] for r in sorted(self._dirty)], {}
+        new, self._new = list(self._new.values()), {}
+        parked, self._parked = list(self._parked.values()), {}
+        insert_rows(self.d, self.cur, _ASSESSMENT_INSERT,
+                    [_values(a, _ASSESSMENT_COLUMNS) for a in dirty], _ASSESSMENT_UPSERT)
+        written = insert_rows(self.d, self.cur, _PAYMENT_INSERT,
+                              [_values(p, _PAYMENT_COLUMNS) for p in new], _PAYMENT_TAIL)
+        if len(written) != len(new):
+            raise WriteConflict(f"{len(new) - len(written)} bank transaction(s) recorded by "
+                                f"another transaction meanwhile")
+        insert_rows(self.d, self.cur, _PARKED_INSERT,
+                    [_values(p, _PARKED_COLUMNS) for p in parked])
 
 
 class PaymentLedgerReader:

@@ -28,7 +28,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from adapters.store.dialect import Dialect
 from adapters.store.sql_journal import SqlJournal, prepare_tables
-from adapters.store.sql_transaction import FlowStore
+from adapters.store.sql_transaction import FlowStore, WriteConflict
 from gateway.errors import ConfigurationError
 
 POSTGRES = Dialect(
@@ -82,7 +82,8 @@ class PostgresJournal(SqlJournal):
     unavailable = (psycopg.OperationalError,)
     # two instances' batches may hold rows the other wants (payment files holding the same
     # assessments in different batches): PostgreSQL breaks the cycle, the victim runs again
-    conflicts = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+    conflicts = (WriteConflict, psycopg.errors.DeadlockDetected,
+                 psycopg.errors.SerializationFailure)
 
     def __init__(self, url: str, flows: Iterable[FlowStore] = ()) -> None:
         self.conninfo, self.schema = postgres_conninfo(url)

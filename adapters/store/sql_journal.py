@@ -33,6 +33,7 @@ from adapters.store.group_commit import GroupCommitWriter
 from adapters.store.sql_transaction import (
     FlowStore,
     SqlTransaction,
+    WriteConflict,
     add_history,
     add_outbox,
     mark_processed,
@@ -63,10 +64,11 @@ class SqlJournal:
     """
 
     unavailable: tuple[type[BaseException], ...] = ()
-    # driver errors meaning "this operation lost a race with another instance's transaction"
-    # (PostgreSQL: a deadlock): only that operation was rolled back (its savepoint), so it is
-    # run again, in a later batch — once the other transaction is gone
-    conflicts: tuple[type[BaseException], ...] = ()
+    # errors meaning "this operation lost a race with another instance's transaction"
+    # (PostgreSQL: a deadlock; any store: a batch's check went stale, ``WriteConflict``): only
+    # that operation was rolled back (its savepoint), so it is run again, in a later batch —
+    # once the other transaction is gone
+    conflicts: tuple[type[BaseException], ...] = (WriteConflict,)
 
     def __init__(self, dialect: Dialect, flows: Iterable[FlowStore] = ()) -> None:
         self.dialect = dialect
@@ -127,7 +129,7 @@ class SqlJournal:
         def op(cur: Any) -> tuple[StoredReceipt, bool]:
             stored, created = _record(self.dialect, cur, message)
             if created and effect is not None:
-                effect(SqlTransaction(self.dialect, cur, self.flows))
+                self._run(cur, effect)
             return stored, created
         return await self._write(op)
 
@@ -138,12 +140,19 @@ class SqlJournal:
         def op(cur: Any) -> tuple[R | None, bool]:
             if not mark_processed(self.dialect, cur, consumer, message_id, event_type):
                 return None, False
-            return work(SqlTransaction(self.dialect, cur, self.flows)), True
+            return self._run(cur, work), True
         return await self._write(op)
 
     async def transaction(self, work: Callable[[JournalTransaction], R]) -> R:
         """Run ``work`` in one transaction of the writer (``gateway.ports.Transactions``)."""
-        return await self._write(lambda cur: work(SqlTransaction(self.dialect, cur, self.flows)))
+        return await self._write(lambda cur: self._run(cur, work))
+
+    def _run(self, cur: Any, work: Callable[[JournalTransaction], R]) -> R:
+        """``work`` on a transaction bound to the writer's cursor, then what it kept written."""
+        tx = SqlTransaction(self.dialect, cur, self.flows)
+        result = work(tx)
+        tx.finish()
+        return result
 
     def flow(self, name: str) -> Any:
         """A flow's read-only queries (outside any transaction)."""

@@ -88,7 +88,7 @@ class World:
             status="open" if Decimal(paid) == 0 else "partly_paid")
 
     def pay(self, *transactions: PaymentConfirmation, source: Source = FILE) -> FileResult:
-        tx = FakeTransaction(self.journal)
+        tx = self.last_tx = FakeTransaction(self.journal)
         result = self.intake.apply_file(tx, source, list(transactions),
                                         bank_references(list(transactions)))
         tx.commit()
@@ -305,6 +305,23 @@ def test_matching_holds_the_file_assessments_in_reference_order(world: World) ->
     world.pay(payment("10.00", reference=max(REF, REF_2), asr="A-1"),
               payment("10.00", reference=min(REF, REF_2), asr="A-2"))
     assert world.ledger.held == [sorted([REF, REF_2])]
+
+
+def test_matching_file_reads_its_keys_once_and_stores_its_notices_in_one_batch(
+        world: World) -> None:
+    """A file asks the ledger once which of its transactions are recorded (after the hold),
+    and stores its PAY notices and the bank's ACK in one batch of notifications."""
+    world.assess(REF, due="10.00")
+    world.assess(REF_2, due="10.00", conversation_id="conv-declaration-2")
+    transactions = [payment("10.00", reference=REF, asr="A-1"),
+                    payment("10.00", reference=REF_2, asr="A-2")]
+    world.pay(*transactions)
+    assert world.ledger.preloaded == [("bank-demo", bank_references(transactions))]
+    assert world.last_tx.batches == [3]
+    stored = sorted((n.conversation_id, n.kind)
+                    for n in world.journal.stored_notifications.values())
+    assert stored == [(FILE.conversation_id, "ACK"), (DECLARATION, "PAY"),
+                      ("conv-declaration-2", "PAY")]
 
 
 # --- the bank's own reference ------------------------------------------------------------------

@@ -118,11 +118,12 @@ class PaymentIntake:
         ledger: PaymentLedger = tx.flow(FLOW)
         ledger.hold(sorted({ref for t in transactions
                             if (ref := payment_reference(t)[0]) is not None}))
+        ledger.preload_payments(source.bank, keys)
         outcomes = tuple(self.matcher.apply(ledger, t, source, index=i, bank_reference=key)
                          for i, (t, key) in enumerate(zip(transactions, keys, strict=True), 1))
-        events, notices = self._tell(tx, source, outcomes)
-        ack = self._acknowledge(tx, source, outcomes)
-        return FileResult(outcomes, events, notices, ack)
+        ack = self._acknowledgement(source, outcomes)
+        events, notices = self._tell(tx, source, outcomes, also=[ack])
+        return FileResult(outcomes, events, notices, ack[0].id)
 
     # --- replaying a parked payment -----------------------------------------------------------
 
@@ -166,18 +167,21 @@ class PaymentIntake:
 
     # --- telling clearance, the broker and the bank -------------------------------------------
 
-    def _tell(self, tx: JournalTransaction, source: Source, outcomes: Sequence[Outcome]
-              ) -> tuple[int, int]:
+    def _tell(self, tx: JournalTransaction, source: Source, outcomes: Sequence[Outcome],
+              also: Sequence[tuple[Notification, str | None]] = ()) -> tuple[int, int]:
+        """Events for the applied payments, ``PAY`` notices for the assessments they paid,
+        and the notifications ``also`` given (the bank's ``ACK``) — stored in one batch."""
         events: list[OutboundMessage] = []
-        notices = 0
+        notices: list[tuple[Notification, str | None]] = []
         for outcome in outcomes:
             if not outcome.applied or outcome.payment is None or outcome.assessment is None:
                 continue
             events.append(self._event(source, outcome))
-            if outcome.became_paid and self._notify_paid(tx, outcome):
-                notices += 1
+            if outcome.became_paid:
+                notices.append(self._paid_notice(outcome))
         tx.add_outbox(events)
-        return len(events), notices
+        seqs = tx.add_notifications([*notices, *also])
+        return len(events), sum(seq is not None for seq in seqs[:len(notices)])
 
     def _event(self, source: Source, outcome: Outcome) -> OutboundMessage:
         payment, assessment = outcome.payment, outcome.assessment
@@ -213,7 +217,7 @@ class PaymentIntake:
                                kind=EVENT_KIND, exchange=exchange, routing_key=key, body=body,
                                headers={**headers, **sign_body(self.bus_key, body)})
 
-    def _notify_paid(self, tx: JournalTransaction, outcome: Outcome) -> bool:
+    def _paid_notice(self, outcome: Outcome) -> tuple[Notification, str | None]:
         payment, assessment = outcome.payment, outcome.assessment
         assert payment is not None and assessment is not None
         broker = self.partners.find(assessment.partner_id)
@@ -223,17 +227,16 @@ class PaymentIntake:
             assessment, payment, notification_id=notification_id, source_id=source_id,
             created_at=at))
         callback = broker.callback_url if broker is not None else None
-        seq = tx.add_notification(Notification(
+        return Notification(
             id=notification_id, conversation_id=assessment.conversation_id,
             partner_id=assessment.partner_id, kind=PAY, created_at=at, document=document,
             source_id=source_id, summary={
                 "reference": assessment.reference, "mrn": assessment.mrn,
                 "status": assessment.status, "paid": format(assessment.paid, "f"),
-                "currency": assessment.currency}, push=callback is not None), callback)
-        return seq is not None
+                "currency": assessment.currency}, push=callback is not None), callback
 
-    def _acknowledge(self, tx: JournalTransaction, source: Source,
-                     outcomes: Sequence[Outcome]) -> str:
+    def _acknowledgement(self, source: Source, outcomes: Sequence[Outcome]
+                         ) -> tuple[Notification, str | None]:
         bank = self.partners.find(source.bank)
         notification_id, at = new_id(), self.clock()
         source_id = f"ack:{source.receipt_id}"
@@ -245,12 +248,11 @@ class PaymentIntake:
         for o in outcomes:
             counts[o.outcome] = counts.get(o.outcome, 0) + 1
         callback = bank.callback_url if bank is not None else None
-        tx.add_notification(Notification(
+        return Notification(
             id=notification_id, conversation_id=source.conversation_id, partner_id=source.bank,
             kind=ACK, created_at=at, document=document, source_id=source_id,
             summary={"message_id": source.message_id, "transactions": len(outcomes),
-                     "outcomes": counts}, push=callback is not None), callback)
-        return notification_id
+                     "outcomes": counts}, push=callback is not None), callback
 
 
 def _json(body: bytes) -> Any:

@@ -14,7 +14,9 @@ Three records:
   transaction, until a person replays it (``gateway parked replay``).
 
 ``PaymentLedger`` is the port used inside one journal transaction (``tx.flow("payments")``:
-reads hold their rows until commit); ``PaymentLedgerReader`` is the read-only side used
+reads hold their rows until commit; writes are seen by the same transaction at once, and a
+store may keep them until the work is done to write them in batches); ``PaymentLedgerReader``
+is the read-only side used
 outside a transaction (``journal.flow("payments")``: a bank's reference look-up, the CLI).
 Amounts are ``Decimal`` here and decimal strings in the store: sums are exact.
 """
@@ -155,6 +157,11 @@ class PaymentLedger(Protocol):
 
     def save_assessment(self, assessment: Assessment) -> None:
         """Insert or replace the assessment of ``assessment.reference``."""
+        ...
+
+    def preload_payments(self, bank: str, bank_references: Sequence[str]) -> None:
+        """Read at once which of these transactions ``bank`` notified before (a file's keys),
+        so that ``add_payment`` need not ask for each; call it after ``hold``."""
         ...
 
     def add_payment(self, payment: Payment) -> bool:
