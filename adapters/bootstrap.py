@@ -24,16 +24,19 @@ from adapters.amqp.relay import OutboxRelay
 from adapters.amqp.topology import Names, connect, declare
 from adapters.observability import PrometheusMetrics
 from adapters.push import PushDeliverer
+from adapters.store.licence_store import LicenceStoreSql
 from adapters.store.payment_ledger import PaymentLedgerStore
 from adapters.store.sqlite_journal import SqliteJournal, sqlite_path
 from gateway.bus_topology import Topology
 from gateway.canonical.kinds import CanonicalKinds, default_kinds
+from gateway.canonical.licensing_rules import LicensingRequirements
 from gateway.checking import DocumentChecker
 from gateway.documents.answers import AnswerFormats
 from gateway.errors import ConfigurationError
 from gateway.events.config import ConsumerSpec, load_consumers
 from gateway.events.service import EventHandler, EventService
 from gateway.flows.clearance_decisions import ClearanceDecisionHandler
+from gateway.flows.licences.intake_effect import LicenceIntake
 from gateway.flows.payments.assessments import DutyAssessmentHandler
 from gateway.flows.payments.intake_effect import PaymentIntake
 from gateway.mapping.engine import Mapping, load_mapping
@@ -54,8 +57,8 @@ ALL, HTTP, MESSAGING = "all", "http", "messaging"
 
 
 def flow_stores() -> list[Any]:
-    """Every flow's own tables (payments, …), created and bound with the journal's."""
-    return [PaymentLedgerStore()]
+    """Every flow's own tables (payments, licences, …), created and bound with the journal's."""
+    return [PaymentLedgerStore(), LicenceStoreSql()]
 
 
 def open_journal(settings: Settings) -> Any:
@@ -223,14 +226,16 @@ def build_gateway(settings: Settings, *, gateway_url: str = "",
     limits = XmlLimits(settings.max_body_bytes, settings.max_depth, settings.max_elements)
     pipelines = intake_pipelines(
         partners=partners, limits=limits, registry=registry, mappings=mappings, kinds=kinds,
-        routing=routing, parking_exchange=topology.parking_exchange, bus_key=signer_key)
+        routing=routing, parking_exchange=topology.parking_exchange, bus_key=signer_key,
+        trust=trust)
     answers = AnswerFormats()
     answers.check((mt.id, mt.answer) for mt in registry)
     payments = PaymentIntake(signer=signer, bus_key=signer_key, routing=routing,
                              parking_exchange=topology.parking_exchange, partners=partners)
     intake = IntakeService(front=pipelines.front, back=pipelines.back, journal=journal,
                            signer=signer, metrics=prom, problem_cap=settings.problem_cap,
-                           answers=answers, effects={"payment_notification": payments})
+                           answers=answers, effects={"payment_notification": payments,
+                                                     "licence": LicenceIntake()})
     handlers: list[EventHandler] = [ClearanceDecisionHandler(
         signer=signer, partners=partners, metrics=prom, country=settings.country,
         agency=settings.agency), DutyAssessmentHandler()]
@@ -248,7 +253,7 @@ def load_formats(settings: Settings) -> tuple[MessageTypeRegistry, dict[str, Map
                                         settings.schemas_dir)
     mappings = {mt.mapping_file: load_mapping(settings.mappings_dir / mt.mapping_file)
                 for mt in registry}
-    kinds = default_kinds()
+    kinds = default_kinds(LicensingRequirements.load(settings.config_dir / "licensing.toml"))
     kinds.check_message_types(registry)        # unknown kind or business rule: refuse to start
     return registry, mappings, kinds
 

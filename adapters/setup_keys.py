@@ -1,10 +1,10 @@
 """Key and credential set-up for demo and test deployments (``gateway keys init``).
 
-Generates the gateway's signing key and the keys of the clearance and bank stand-ins (ECDSA
-P-256, self-signed certificates) under ``var/keys/``, and — with ``demo_tokens`` — a bearer
-token for every partner in the registry, written to ``var/demo-tokens.json`` (mode 600) for
-the demo and the tests while only their hashes go to the credentials file. Nothing here is
-ever committed.
+Generates the gateway's signing key and the keys of the clearance and bank stand-ins and of
+the demo permit agencies (ECDSA P-256, self-signed certificates) under ``var/keys/``, and —
+with ``demo_tokens`` — a bearer token for every partner in the registry, written to
+``var/demo-tokens.json`` (mode 600) for the demo and the tests while only their hashes go to
+the credentials file. Nothing here is ever committed.
 Production deployments bring their own keys and issue tokens with ``gateway partners token``.
 """
 
@@ -19,7 +19,10 @@ from gateway.settings import Settings
 from gateway.signing.keys import generate_key_pair
 
 KEY_OWNERS = {"gateway": "Customs single-window gateway", "clearance": "Clearance (stand-in)",
-              "bank-demo": "Demo Commercial Bank (stand-in)"}
+              "bank-demo": "Demo Commercial Bank (stand-in)",
+              "agency-phyto": "Phytosanitary Directorate (demo agency)",
+              "agency-vet": "Food and Veterinary Agency (demo agency)",
+              "agency-trade": "Ministry of Economy, licensing (demo agency)"}
 
 
 def demo_tokens_path(settings: Settings) -> Path:

@@ -57,6 +57,7 @@ class MessageType:
     answer: str = "gateway-receipt"      # answer format: our receipt, or the format's own
     soap_operation: str | None = None    # the SOAP operation that carries it (None: not by SOAP)
     validate_xpath: str | None = None    # the element the schema applies to (None: the root)
+    signature: str = "none"              # "required": an enveloped XML-DSig by the sender
 
     def accepts_version(self, stated: str | None) -> bool:
         """Whether a document stating ``stated`` (None or "": nothing) belongs to this entry."""
@@ -257,6 +258,7 @@ def _entry(item: dict[str, Any]) -> MessageType:
             answer=item.get("answer", "gateway-receipt"),
             soap_operation=item.get("soap_operation"),
             validate_xpath=item.get("validate_xpath"),
+            signature=_signature(item),
         )
     except KeyError as exc:
         raise ConfigurationError(f"message type entry {item.get('id')!r} lacks {exc}") from exc
@@ -269,6 +271,20 @@ def _rule_names(item: dict[str, Any]) -> tuple[str, ...]:
         raise ConfigurationError(f"message type {item.get('id')!r}: rules must be a list of "
                                  f"rule names, not {rules!r}")
     return tuple(rules)
+
+
+SIGNATURE_POLICIES = ("none", "required")
+
+
+def _signature(item: dict[str, Any]) -> str:
+    """The entry's ``signature``: ``required`` — the document carries an enveloped XML-DSig
+    signature by the sending partner, verified before anything else reads it
+    (``gateway/pipeline/trust_steps.py``) — or ``none`` (the default)."""
+    policy = item.get("signature", "none")
+    if policy not in SIGNATURE_POLICIES:
+        raise ConfigurationError(f"message type {item.get('id')!r}: signature must be one of "
+                                 f"{', '.join(SIGNATURE_POLICIES)}, not {policy!r}")
+    return str(policy)
 
 
 def _accepted_versions(item: dict[str, Any]) -> tuple[str, ...]:

@@ -9,6 +9,12 @@ check — and several may be active at once for rotation.
 A bank names its ``bic``: the files it sends must report accounts that this BIC services
 (``gateway/flows/payments/servicer.py``).
 
+A partner may be held to some document types within a message type
+(``allowed_document_types = {"sps-certificate-17" = ["851"]}``): a phytosanitary agency may
+send SPS certificates of type 851 only. The intake checks it once the document is mapped, for
+kinds that state a document type (``Partner.may_issue``; ``gateway/pipeline/trust_steps.py``).
+A message type the table does not name is not restricted beyond ``allowed_message_types``.
+
 Access: a partner reads only its own conversations; a partner of kind ``operator`` reads every
 conversation (the gateway's operations desk). No other kind — ``internal`` included — reads
 another partner's conversations.
@@ -62,9 +68,19 @@ class Partner:
     callback_url: str | None = None
     certificates: tuple[str, ...] = ()
     bic: str | None = None               # a bank's BIC (ISO 9362): the accounts it services
+    # message type -> the document types (certificate type codes, licence types) it may send
+    allowed_document_types: tuple[tuple[str, frozenset[str]], ...] = ()
 
     def may_send(self, message_type_id: str) -> bool:
         return message_type_id in self.allowed_message_types or "*" in self.allowed_message_types
+
+    def may_issue(self, message_type_id: str, document_type: str) -> bool:
+        """Whether this partner may send a ``message_type_id`` document of ``document_type``:
+        yes unless ``allowed_document_types`` lists the types for that message type."""
+        for listed, types in self.allowed_document_types:
+            if listed == message_type_id:
+                return document_type in types
+        return True
 
     def may_read(self, owner_id: str) -> bool:
         """Whether this partner may read a conversation that ``owner_id`` started."""
@@ -265,6 +281,7 @@ def _partner(item: dict[str, Any], gateway_url: str) -> Partner:
             callback_url=callback.replace("{gateway_url}", gateway_url) if callback else None,
             certificates=tuple(item.get("certificates", [])),
             bic=_bic(item),
+            allowed_document_types=_document_types(item),
         )
     except KeyError as exc:
         raise ConfigurationError(f"partner entry lacks {exc}") from exc
@@ -279,6 +296,27 @@ def _bic(item: dict[str, Any]) -> str | None:
         raise ConfigurationError(f"partner {item.get('id')!r}: bic {raw!r} is not a valid BIC "
                                  "(ISO 9362: 8 or 11 letters and digits)")
     return raw.strip().upper()
+
+
+def _document_types(item: dict[str, Any]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """``allowed_document_types``: message type id -> list of type strings, each message type
+    one the partner may send."""
+    raw = item.get("allowed_document_types", {})
+    allowed = item.get("allowed_message_types", [])
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"partner {item.get('id')!r}: allowed_document_types must be a "
+                                 "table of message type -> list of document types")
+    out = []
+    for message_type, types in sorted(raw.items()):
+        if not isinstance(types, list) or not all(isinstance(t, str) and t for t in types):
+            raise ConfigurationError(f"partner {item.get('id')!r}: allowed_document_types of "
+                                     f"{message_type!r} must be a list of type strings")
+        if message_type not in allowed and "*" not in allowed:
+            raise ConfigurationError(f"partner {item.get('id')!r}: allowed_document_types names "
+                                     f"{message_type!r}, which it may not send at all")
+        out.append((message_type, frozenset(types)))
+    return tuple(out)
+
 
 
 def _toml(text: str, what: str) -> dict[str, Any]:

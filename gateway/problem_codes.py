@@ -69,6 +69,14 @@ _ACCESS = Section("Credentials and access", (
        "each partner may send).",
        "Send only the message types agreed for your partner id, or ask the operator to allow "
        "this one in `config/partners.toml`."),
+    _P("GW-AUTH-DOCUMENT-TYPE", 403,
+       "Your partner id may send this message type, but not a document of this type: an "
+       "agency may issue only the certificate types (SPS `TypeCode`, e.g. 851) or licence "
+       "types (`import`, `export` …) its partner entry lists (`allowed_document_types`). The "
+       "problem points where the document states its type. Checked once the document is "
+       "valid and mapped.",
+       "Send only the certificate or licence types your agency issues, or ask the operator to "
+       "add this one to your `allowed_document_types` in `config/partners.toml`."),
     _P("GW-NOT-FOUND", 404,
        "No such conversation for your partner id (it does not exist, or belongs to another "
        "partner: a partner reads only its own conversations), or the conversation has no "
@@ -275,7 +283,8 @@ _MAPPING = Section("Mapping to the canonical declaration", (
        "A country code is not two letters.",
        "Use the ISO 3166-1 alpha-2 code (`DE`, `MK`).", within=_MAP),
     _P("GW-MAP-HS-CODE", 400,
-       "A commodity code is not 6 to 10 digits (spaces and dots are ignored).",
+       "A commodity code is not 6 to 10 digits (4 to 10 on a licence or certificate, which may "
+       "name a heading; spaces and dots are ignored).",
        "Write the goods' HS/tariff code as 6 to 10 digits, e.g. `08051020`.", within=_MAP),
     _P("GW-MAP-DATE", 400,
        "A date is not a date or does not exist (30 February).",
@@ -294,6 +303,22 @@ _MAPPING = Section("Mapping to the canonical declaration", (
     _P("GW-MAP-AMOUNT-DECIMALS", 400,
        "An amount has more decimals than ISO 4217 gives its currency (EUR 2, JPY 0, KWD 3).",
        "Round the amount to the currency's minor unit.", within=_MAP),
+    _P("GW-MAP-UNIT", 400,
+       "A quantity's unit (`unitCode`) is not a UN/ECE Recommendation 20 code the gateway "
+       "knows (`config/codelists/unece_rec20_units.toml`); the problem points at the "
+       "attribute, on its goods line.",
+       "State the quantity in a Recommendation 20 unit, upper case: `KGM`, `TNE`, `LTR`, "
+       "`MTQ`, `NAR` or `H87`.", within=_MAP),
+    _P("GW-MAP-CODE", 400,
+       "A code is not in the code list the gateway reads it with: an SPS certificate's "
+       "`TypeCode` (`config/codelists/sps_certificate_types.toml`: 851, 657, 852, 853, 636) or "
+       "`StatusCode` (`sps_status_codes.toml`: 70 issued, 40 withdrawn).",
+       "Use a code of the list; a certificate type the gateway does not take yet is added to "
+       "its code list by the operator.", within=_MAP),
+    _P("GW-MAP-BASE64", 400,
+       "An embedded file (`AttachmentBinaryObject`) is not valid base64.",
+       "Embed the file's bytes base64-encoded (RFC 4648; line breaks are allowed).",
+       within=_MAP),
     _P("GW-MAP-FAILED", 400,
        "A mapping specification could not be applied to the document (a defect of the "
        "mapping, not of the document); no check raises it today.",
@@ -327,6 +352,35 @@ _RULES = Section("Business rules", (
        "`FunctionalReferenceID`); the gateway also uses it to recognise a resent declaration.",
        "State your own unique reference for the declaration in `FunctionalReferenceID`.",
        within=_RULE),
+    _P("GW-RULE-LICENCE-MISSING", 400,
+       "A goods item needs a licence or certificate (its commodity code is listed in "
+       "`config/licensing.toml`, e.g. `0808` apples: a phytosanitary certificate N851; "
+       "`7206`-`7229` steel imports: an import licence X002) and quotes none with a number. "
+       "The problem points at the item's documents (`42A/67A/68A[n]/02A`) and says which "
+       "documents would do and who issues them.",
+       "Quote the licence or certificate on the goods item as an additional document: its "
+       "code (WCO `CategoryCode` + `TypeCode`, e.g. `N` + `851`) and its number (`ID`).",
+       within=_RULE),
+    _P("GW-RULE-LICENCE-VALIDITY", 400,
+       "A licence's validity ends before it starts (`Validity/To` before `Validity/From`).",
+       "State the validity period as issued: `From` on or before `To`.", within=_RULE),
+    _P("GW-RULE-LICENCE-QUANTITY", 400,
+       "A licence or certificate goods line states a quantity of zero or less.",
+       "State the quantity licensed on the line, greater than zero.", within=_RULE),
+    _P("GW-RULE-LICENCE-UNIT", 400,
+       "A licence or certificate goods line states a quantity without a unit (`unitCode`).",
+       "Give every quantity its UN/ECE Recommendation 20 unit (`unitCode=\"KGM\"`).",
+       within=_RULE),
+    _P("GW-RULE-LICENCE-DUPLICATE-LINE", 400,
+       "Two goods lines of a licence or certificate have the same line number.",
+       "Number the goods lines 1, 2, 3 … without repeats.", within=_RULE),
+    _P("GW-RULE-LICENCE-STATUS", 400,
+       "A licence's version, status, revocation and goods lines disagree: `issued` is version "
+       "1 and `amended` version 2 or later; a `revoked` licence states its `Revocation` and "
+       "only a revoked one does; an issued or amended licence states its goods lines.",
+       "Send each amendment as the next version with status `amended` and the whole new set of "
+       "goods lines; a revocation as the next version with status `revoked` and its "
+       "`Revocation`.", within=_RULE),
     _P("GW-RULE-NO-PAYMENTS", 400,
        "A payment notification (camt.054) reports no entry (`Ntry`), so there is nothing to "
        "match.",
@@ -462,6 +516,13 @@ _SIGNATURES = Section("Signatures", (
        "The message or element carries no signature (no detached signature headers, or no "
        "enveloped `ds:Signature` child).",
        "Sign every message; an enveloped signature is a direct child of the signed element."),
+    _P("GW-SIGNATURE-REQUIRED", 401,
+       "The message type must be signed by its issuer (licences and certificates from "
+       "agencies: `signature = \"required\"` in `config/message_types.toml`) and the document "
+       "carries no `ds:Signature` at all: nobody vouches for it.",
+       "Sign the document with your agency's key (enveloped XML-DSig: exclusive C14N, SHA-256, "
+       "ECDSA-P256 or RSA-2048+, one reference to the root's `Id`, your certificate in "
+       "`KeyInfo`); the certificate must be the one registered for your partner id."),
     _P("GW-SIGNATURE-PROFILE", 400,
        "The `ds:Signature` is outside the one accepted shape (a `ds:Object`, a second "
        "reference, certificate or signature, a nested signature, unexpected attributes or "

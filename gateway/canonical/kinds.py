@@ -11,7 +11,11 @@ into a model's attributes:
 * ``routing_attributes`` — the values ``config/routes.toml`` may match on;
 * ``business_reference`` — the sender's own reference (a declaration's LRN, a bank file's
   message id, a licence number, an MRN), journaled with the conversation and sent on the bus;
-* ``summary`` — one line for logs, operators and the CLI.
+* ``summary`` — one line for logs, operators and the CLI;
+* ``document_type`` (optional) — what the sender must be authorised to issue (a licence's
+  certificate or licence type) and where the document states it: the intake refuses a partner
+  whose ``allowed_document_types`` (``config/partners.toml``) do not list it
+  (``gateway/pipeline/trust_steps.py``).
 
 Adding a flow adds a kind here (and its model, rules and mappings elsewhere); the pipeline is
 the same. ``CanonicalKinds.check_message_types`` refuses, at start-up, a message type naming an
@@ -21,12 +25,20 @@ unknown kind or rule.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from gateway.canonical.declaration import CANONICAL_VERSION as DECLARATION_VERSION
 from gateway.canonical.declaration import Declaration
 from gateway.canonical.declaration_rules import DECLARATION_RULES, NAMED_DECLARATION_RULES
+from gateway.canonical.licence import CANONICAL_VERSION as LICENCE_VERSION
+from gateway.canonical.licence import TYPE_POINTERS, Licence
+from gateway.canonical.licence_rules import LICENCE_RULES
+from gateway.canonical.licensing_rules import (
+    LICENCES_QUOTED,
+    LicensingRequirements,
+    licences_quoted,
+)
 from gateway.canonical.model import from_plain
 from gateway.canonical.payment import CANONICAL_VERSION as PAYMENT_VERSION
 from gateway.canonical.payment import PaymentNotification
@@ -48,6 +60,15 @@ class _MessageTypeRules(Protocol):
 
 
 @dataclass(frozen=True)
+class DocumentType:
+    """What a sender must be authorised to issue (a certificate type code, a licence type),
+    and where its document states it."""
+
+    code: str
+    pointer: str | None = None
+
+
+@dataclass(frozen=True)
 class CanonicalKind:
     """One family of canonical messages and everything the core needs to know about it."""
 
@@ -59,6 +80,7 @@ class CanonicalKind:
     business_reference: Callable[[Any], str | None]
     summary: Callable[[Any], str]
     named_rules: Mapping[str, Rule] = field(default_factory=dict)   # chosen per message type
+    document_type: Callable[[Any], DocumentType | None] | None = None  # what it must be allowed
 
     def build(self, plain: dict[str, Any]) -> Any:
         """The canonical object from the mapping's plain data."""
@@ -132,5 +154,31 @@ PAYMENT_NOTIFICATION = CanonicalKind(
     summary=lambda n: n.summary())
 
 
-def default_kinds() -> CanonicalKinds:
-    return CanonicalKinds([DECLARATION, PAYMENT_NOTIFICATION])
+def licence_attributes(licence: Licence) -> dict[str, str]:
+    agency = licence.issuing_agency
+    return {"type": licence.type, "status": licence.status,
+            "certificate_type": licence.certificate_type_code or "",
+            "agency": (agency.id if agency else None) or "", "source": licence.source}
+
+
+def licence_document_type(licence: Licence) -> DocumentType:
+    return DocumentType(licence.document_type(), TYPE_POINTERS.get(licence.source))
+
+
+LICENCE = CanonicalKind(
+    "licence", Licence, LICENCE_VERSION, LICENCE_RULES, licence_attributes,
+    business_reference=lambda licence: licence.number or None,
+    summary=lambda licence: licence.summary(), document_type=licence_document_type)
+
+
+def declaration_kind(licensing: LicensingRequirements | None = None) -> CanonicalKind:
+    """The declaration kind; with ``licensing`` (``config/licensing.toml``, loaded at start-up)
+    its named rules include ``licences-quoted``."""
+    if licensing is None:
+        return DECLARATION
+    return replace(DECLARATION, named_rules={**DECLARATION.named_rules,
+                                             LICENCES_QUOTED: licences_quoted(licensing)})
+
+
+def default_kinds(licensing: LicensingRequirements | None = None) -> CanonicalKinds:
+    return CanonicalKinds([declaration_kind(licensing), PAYMENT_NOTIFICATION, LICENCE])

@@ -15,7 +15,10 @@ Messages quote at most ``_QUOTED`` characters of the offending text.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -334,4 +337,112 @@ CONVERTERS.update({
     "iso_date_or_datetime": as_iso_date_or_datetime,
     "boolean": as_boolean,
     "iso20022_amount": Iso20022Amount(),
+})
+
+
+# --- UN/CEFACT (SPS certificates), licences: code lists, units, dates, attachments ----------
+
+_EDIFACT_DATETIME = {                 # UN/EDIFACT 2379 format code -> pattern of the text
+    "102": re.compile(r"(\d{4})(\d{2})(\d{2})"),
+    "203": re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})"),
+    "204": re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})"),
+    "205": re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([+-]\d{2})(\d{2})"),
+}
+
+
+def as_uncefact_datetime(value: str, format_code: str | None = None) -> str:
+    """A UN/CEFACT ``DateTimeString`` as ISO 8601: as written when it has no ``format`` (an
+    ISO date or date-time), else read by its UN/EDIFACT 2379 code (102, 203, 204, 205)."""
+    if not format_code:
+        return as_iso_date_or_datetime(value)
+    pattern = _EDIFACT_DATETIME.get(format_code)
+    if pattern is None:
+        raise ConversionError("GW-MAP-DATETIME", f"date-time format {quoted(format_code)} is "
+                              f"not one of {', '.join(_EDIFACT_DATETIME)} (UN/EDIFACT 2379)")
+    m = pattern.fullmatch(value)
+    if not m:
+        raise ConversionError("GW-MAP-DATETIME",
+                              f"{quoted(value)} is not a date-time of format {format_code}")
+    year, month, day, *time_zone = m.groups()
+    _real_date("GW-MAP-DATETIME", value, year, month, day, *time_zone[:3])
+    if not time_zone:
+        return f"{year}-{month}-{day}"
+    hh, mm, ss = (time_zone + ["00"])[:3]
+    zone = f"{time_zone[3]}:{time_zone[4]}" if len(time_zone) == 5 else ""
+    return f"{year}-{month}-{day}T{hh}:{mm}:{ss}{zone}"
+
+
+class UncefactDateTime(ElementConverter):
+    """A ``udt:DateTimeString`` read by its own ``format`` attribute (``as_uncefact_datetime``);
+    a ``udt:DateTime`` (XSD dateTime) as written."""
+
+    def __call__(self, value: str) -> str:
+        return as_uncefact_datetime(value)
+
+    def bind(self, code_lists: CodeLists) -> Callable[[str, Any], str]:
+        def convert(value: str, element: Any) -> str:
+            form = element.get("format") if isinstance(element, etree._Element) else None
+            return as_uncefact_datetime(value, (form or "").strip() or None)
+        return convert
+
+
+class CodeListValue(ElementConverter):
+    """A code that must be in one of the mapping's code lists; the value is what the list maps
+    it to (``sps_status``: ``70`` -> ``issued``) or, with ``keep_code``, the code itself
+    (``unece_unit``: ``KGM`` stays ``KGM``). An unknown code is ``code`` (e.g. ``GW-MAP-UNIT``)."""
+
+    def __init__(self, code_list: str, code: str, what: str, *, keep_code: bool = False) -> None:
+        self.needs = (code_list,)
+        self._code, self._what, self._keep = code, what, keep_code
+
+    def __call__(self, value: str) -> Any:
+        return value
+
+    def bind(self, code_lists: CodeLists) -> Callable[[str, Any], Any]:
+        known = code_lists[self.needs[0]]
+
+        def convert(value: str, element: Any) -> Any:
+            if value not in known:
+                raise ConversionError(self._code, f"{quoted(value)} is not a known {self._what}")
+            return value if self._keep else known[value]
+        return convert
+
+
+def _base64_bytes(value: str) -> bytes:
+    try:
+        return base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConversionError("GW-MAP-BASE64", "the embedded file is not valid base64") from exc
+
+
+def as_base64_size(value: str) -> int:
+    """How many bytes an embedded base64 file holds (its content is not kept)."""
+    return len(_base64_bytes(value))
+
+
+def as_base64_sha256(value: str) -> str:
+    """The SHA-256 (hex) of an embedded base64 file's bytes."""
+    return hashlib.sha256(_base64_bytes(value)).hexdigest()
+
+
+def as_hs_heading_or_code(value: str) -> str:
+    """A goods code of 4 to 10 digits (a heading such as ``0808``, a subheading, a national
+    code), dots and spaces removed: licences and certificates may name a heading."""
+    digits = value.replace(" ", "").replace(".", "")
+    if not re.fullmatch(r"\d{4,10}", digits):
+        raise ConversionError("GW-MAP-HS-CODE",
+                              f"{quoted(value)} is not a 4- to 10-digit goods code")
+    return digits
+
+
+CONVERTERS.update({
+    "uncefact_datetime": UncefactDateTime(),
+    "unece_unit": CodeListValue("unece_rec20_units", "GW-MAP-UNIT",
+                                "UN/ECE Recommendation 20 unit code", keep_code=True),
+    "sps_certificate_type": CodeListValue("sps_certificate_types", "GW-MAP-CODE",
+                                          "SPS certificate type code"),
+    "sps_status": CodeListValue("sps_status_codes", "GW-MAP-CODE", "SPS certificate status code"),
+    "base64_size": as_base64_size,
+    "base64_sha256": as_base64_sha256,
+    "hs_heading_or_code": as_hs_heading_or_code,
 })

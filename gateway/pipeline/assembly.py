@@ -2,9 +2,15 @@
 
     front (every message):   authenticate -> parse -> identify -> authorise
                              -> operation_matches -> idempotency_key
-    back  (one per kind):    validate -> map_to_canonical -> [the kind's own steps]
+    back  (one per kind):    verify_signature -> validate -> map_to_canonical
+                             -> authorise_document_type -> [the kind's own steps]
                              -> route -> sign_outbound
-    check (``gateway validate``): parse -> identify -> validate -> map_to_canonical
+    check (``gateway validate``): parse -> identify -> set_aside_signature -> validate
+                             -> map_to_canonical
+
+``verify_signature`` and ``authorise_document_type`` (``trust_steps.py``) act only where the
+message type requires a signature (``signature = "required"``) and the kind states a document
+type that the partner's ``allowed_document_types`` restrict.
 
 The back pipeline is built per canonical kind, so a kind that needs a step of its own gets it
 here, by name, without touching the others (``KIND_STEPS``: a payment notification's check
@@ -24,8 +30,13 @@ from gateway.message_types import MessageTypeRegistry
 from gateway.partners import PartnerRegistry
 from gateway.pipeline import steps
 from gateway.pipeline.pipeline import Pipeline, Step
+from gateway.pipeline.trust_steps import (
+    authorise_document_type,
+    set_aside_signature,
+    verify_signature,
+)
 from gateway.routing import RoutingTable
-from gateway.signing.keys import SigningKey
+from gateway.signing.keys import SigningKey, TrustStore
 from gateway.xml.safe_parser import XmlLimits
 
 #: Steps of a kind's own, after its mapping (they may read the partner: not in ``check``).
@@ -57,17 +68,25 @@ def check_pipelines(*, limits: XmlLimits, registry: MessageTypeRegistry,
                                         ("identify", steps.identify(registry))))
     used = sorted({mt.canonical_kind for mt in registry})
     return CheckPipelines(identify, {kind: Pipeline.of(f"check:{kind}", (
-        ("validate", steps.validate(registry)),
-        ("map_to_canonical", steps.map_to_canonical(dict(mappings), kinds)),
+        ("set_aside_signature", set_aside_signature),
+        *_validate_and_map(registry, mappings, kinds),
     )) for kind in used})
+
+
+def _validate_and_map(registry: MessageTypeRegistry, mappings: Mapping[str, MappingSpec],
+                      kinds: CanonicalKinds) -> tuple[tuple[str, Step], ...]:
+    return (("validate", steps.validate(registry)),
+            ("map_to_canonical", steps.map_to_canonical(dict(mappings), kinds)))
 
 
 def intake_pipelines(*, partners: PartnerRegistry, limits: XmlLimits,
                      registry: MessageTypeRegistry, mappings: Mapping[str, MappingSpec],
                      kinds: CanonicalKinds, routing: RoutingTable, parking_exchange: str,
                      bus_key: SigningKey,
-                     kind_steps: Mapping[str, Sequence[tuple[str, Step]]] | None = None
-                     ) -> IntakePipelines:
+                     kind_steps: Mapping[str, Sequence[tuple[str, Step]]] | None = None,
+                     trust: TrustStore | None = None) -> IntakePipelines:
+    """The intake's pipelines. ``trust``: the partners' certificates, which signed documents
+    are verified against (none given: no signature verifies, so signed types are refused)."""
     front = Pipeline.of("front", (
         ("authenticate", steps.authenticate(partners)),
         ("parse", steps.parse(limits)),
@@ -76,12 +95,15 @@ def intake_pipelines(*, partners: PartnerRegistry, limits: XmlLimits,
         ("operation_matches", steps.operation_matches),
         ("idempotency_key", steps.idempotency_key),
     ))
-    checks = check_pipelines(limits=limits, registry=registry, mappings=mappings, kinds=kinds)
     own = KIND_STEPS if kind_steps is None else kind_steps
+    used = sorted({mt.canonical_kind for mt in registry})
     back = {kind: Pipeline.of(f"back:{kind}", (
-        *check.steps,
+        ("verify_signature", verify_signature(trust if trust is not None else TrustStore(),
+                                               limits)),
+        *_validate_and_map(registry, mappings, kinds),
+        ("authorise_document_type", authorise_document_type(kinds)),
         *own.get(kind, ()),
         ("route", steps.route(routing, parking_exchange)),
         ("sign_outbound", steps.sign_outbound(bus_key)),
-    )) for kind, check in checks.check.items()}
+    )) for kind in used}
     return IntakePipelines(front, back)

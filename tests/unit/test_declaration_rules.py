@@ -220,10 +220,12 @@ def test_check_message_types_refuses_unknown_kind() -> None:
 
 
 def test_shipped_registry_requires_the_lrn_for_wco_only() -> None:
-    """Both WCO entries name lrn-required; the ASYCUDA entry names no rule."""
+    """Both WCO entries name lrn-required (and licences-quoted); the ASYCUDA entry names no
+    rule."""
     registry, _, _ = load_formats(SETTINGS)
     rules = {mt.id: mt.rules for mt in registry}
-    assert rules["wco-dec-3.6"] == rules["wco-dec-3.6-bare"] == ("lrn-required",)
+    assert rules["wco-dec-3.6"] == rules["wco-dec-3.6-bare"] == ("lrn-required",
+                                                                  "licences-quoted")
     assert rules["asycuda-sad-1"] == ()
 
 

@@ -142,10 +142,12 @@ def test_registry_validate_returns_problems_for_invalid_document(
 
 
 def test_registry_lists_every_configured_type(registry: MessageTypeRegistry) -> None:
-    """The repository's message_types.toml loads its declaration and camt.054 types, compiled."""
+    """The repository's message_types.toml loads its declaration, camt.054 and licence types,
+    compiled."""
     ids = {mt.id for mt in registry}
     camt = {f"camt054-001.{v}{e}" for v in ("02", "04", "08") for e in ("", "-bizmsg")}
-    assert ids == {"wco-dec-3.6", "wco-dec-3.6-bare", "asycuda-sad-1", *camt}
+    assert ids == {"wco-dec-3.6", "wco-dec-3.6-bare", "asycuda-sad-1", *camt,
+                   "sps-certificate-17", "licence-1"}
     for mt in registry:
         assert isinstance(registry.schema(mt), etree.XMLSchema)
 

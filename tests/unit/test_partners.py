@@ -149,11 +149,12 @@ def test_partner_entry_without_id_is_configuration_error(tmp_path: Path) -> None
 
 
 def test_repository_partners_load_with_kinds_and_certificates() -> None:
-    """config/partners.toml loads its five partners, the demo operator among them."""
+    """config/partners.toml loads its partners, the demo operator and agencies among them."""
     registry = PartnerRegistry.load(PARTNERS_TOML, None)
     kinds = {p.id: p.kind for p in registry.partners.values()}
     assert kinds == {"broker-alpha": "broker", "broker-legacy": "broker", "bank-demo": "bank",
-                     "clearance": "internal", "operator-demo": "operator"}
+                     "clearance": "internal", "operator-demo": "operator",
+                     "agency-phyto": "agency", "agency-vet": "agency", "agency-trade": "agency"}
     assert registry.get("clearance").certificates == ("keys/clearance.crt",)
     bank = registry.get("bank-demo")
     assert bank.bic == "CUSTMK22XXX" and not bank.may_send("wco-dec-3.6")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from gateway.partners import (
 from gateway.settings import Settings
 
 REPOSITORY_PARTNERS = Settings().config_dir / "partners.toml"
+SHIPPED_PARTNERS = len(tomllib.loads(REPOSITORY_PARTNERS.read_text("utf-8"))["partner"])
 
 
 class Clock:
@@ -152,7 +154,7 @@ def test_registry_broken_partners_file_keeps_last_good(home: Settings, broken: s
         registry.authenticate(bearer(token))            # looked again: logged only once
     failures = [e for e in logs if e["event"] == "partners.reload_failed"]
     assert len(failures) == 1 and failures[0]["log_level"] == "error"
-    assert len(registry.partners) == 5 and registry.generation == 0
+    assert len(registry.partners) == SHIPPED_PARTNERS and registry.generation == 0
 
 
 def test_registry_fixed_file_after_broken_one_applies(home: Settings) -> None:
@@ -163,7 +165,7 @@ def test_registry_fixed_file_after_broken_one_applies(home: Settings) -> None:
     good = path.read_text(encoding="utf-8")
     write_atomically(path, "not = [toml", 0o644)
     clock.now += 1.0
-    assert len(registry.partners) == 5
+    assert len(registry.partners) == SHIPPED_PARTNERS
     write_atomically(path, good + '\n[[partner]]\nid = "agency-x"\nkind = "agency"\n', 0o644)
     clock.now += 1.0
     assert registry.get("agency-x").kind == "agency"
@@ -292,7 +294,7 @@ def test_cli_partners_check_says_what_needs_a_restart(
     issue_token(home, "broker-alpha")
     assert _cli(monkeypatch, home, "partners", "check") == 0
     out = capsys.readouterr().out
-    assert "ok: 5 partners, 1 active tokens" in out
+    assert f"ok: {SHIPPED_PARTNERS} partners, 1 active tokens" in out
     assert "applied live" in out and "permissions" in out and "tokens" in out
     assert "restart the gateway" in out and "clearance: keys/clearance.crt" in out
 
