@@ -347,18 +347,24 @@ _EDIFACT_DATETIME = {                 # UN/EDIFACT 2379 format code -> pattern o
     "203": re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})"),
     "204": re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})"),
     "205": re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([+-]\d{2})(\d{2})"),
+    "304": re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([+-]\d{2})()"),
 }
 
 
 def as_uncefact_datetime(value: str, format_code: str | None = None) -> str:
-    """A UN/CEFACT ``DateTimeString`` as ISO 8601: as written when it has no ``format`` (an
-    ISO date or date-time), else read by its UN/EDIFACT 2379 code (102, 203, 204, 205)."""
-    if not format_code:
-        return as_iso_date_or_datetime(value)
-    pattern = _EDIFACT_DATETIME.get(format_code)
+    """A UN/CEFACT ``DateTimeString`` as ISO 8601: read by its UN/EDIFACT 2379 ``format`` code
+    (102, 203, 204, 205, 304); without one, or with a code not listed, it must be an ISO 8601
+    date or date-time (returned as written)."""
+    pattern = _EDIFACT_DATETIME.get(format_code or "")
     if pattern is None:
-        raise ConversionError("GW-MAP-DATETIME", f"date-time format {quoted(format_code)} is "
-                              f"not one of {', '.join(_EDIFACT_DATETIME)} (UN/EDIFACT 2379)")
+        try:
+            return as_iso_date_or_datetime(value)
+        except ConversionError:
+            if not format_code:
+                raise
+            raise ConversionError("GW-MAP-DATETIME", f"{quoted(value)} is not ISO 8601, and its "
+                                  f"format {quoted(format_code)} is not one of "
+                                  f"{', '.join(_EDIFACT_DATETIME)} (UN/EDIFACT 2379)") from None
     m = pattern.fullmatch(value)
     if not m:
         raise ConversionError("GW-MAP-DATETIME",
@@ -368,7 +374,7 @@ def as_uncefact_datetime(value: str, format_code: str | None = None) -> str:
     if not time_zone:
         return f"{year}-{month}-{day}"
     hh, mm, ss = (time_zone + ["00"])[:3]
-    zone = f"{time_zone[3]}:{time_zone[4]}" if len(time_zone) == 5 else ""
+    zone = f"{time_zone[3]}:{time_zone[4] or '00'}" if len(time_zone) == 5 else ""
     return f"{year}-{month}-{day}T{hh}:{mm}:{ss}{zone}"
 
 

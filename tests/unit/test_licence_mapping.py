@@ -125,11 +125,16 @@ def test_sps_hs_classification_is_found_by_system_id_in_any_case(
     ('<udt:DateTimeString format="102">20260302</udt:DateTimeString>', "2026-03-02"),
     ('<udt:DateTimeString format="205">20260302091500+0100</udt:DateTimeString>',
      "2026-03-02T09:15:00+01:00"),
+    ('<udt:DateTimeString format="304">20260302091500+01</udt:DateTimeString>',
+     "2026-03-02T09:15:00+01:00"),
+    ('<udt:DateTimeString format="ISO8601">2026-03-02T09:15:00Z</udt:DateTimeString>',
+     "2026-03-02T09:15:00Z"),
     ("<udt:DateTime>2026-03-02T09:15:00Z</udt:DateTime>", "2026-03-02T09:15:00Z"),
 ])
 def test_sps_issue_date_is_read_by_its_format(mappings: dict[str, Mapping], stamp: str,
                                               expected: str) -> None:
-    """UN/EDIFACT 2379 formats 102 and 205, and an XSD dateTime, become ISO 8601."""
+    """UN/EDIFACT 2379 formats 102, 205 and 304, an ISO text under a format code the gateway
+    does not know, and an XSD dateTime, become ISO 8601."""
     body = fixture_with("<udt:DateTimeString>2026-03-02T09:15:00+01:00</udt:DateTimeString>",
                         stamp)
     assert sps(mappings, body).issued_at == expected
