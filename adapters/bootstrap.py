@@ -167,7 +167,8 @@ class Gateway:
             parking_exchange=self.topology.parking_exchange,
             key=load_signing_key(self.settings, "clearance"), trust=trust,
             rules=ClearanceRules.load(self.settings.config_dir / "standins" / "clearance.toml"),
-            ledger=ClearanceLedger(ledger_path(self.settings.var_dir)))]
+            ledger=ClearanceLedger(ledger_path(self.settings.var_dir)),
+            payments_queue="clearance.payments")]     # flow F2: release once paid
 
     async def stop(self) -> None:
         for task in self._tasks:

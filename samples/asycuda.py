@@ -15,7 +15,10 @@ exercised with realistic input:
 * on request, what other real exports do: fractional package counts
   (``packages=["0.06"]``), a declarant reference left ``<null/>``
   (``reference=None``) or no ``Reference`` element at all
-  (``with_reference=False``).
+  (``with_reference=False``);
+* the importer's deferment account in ``Financial/Deffered_payment_reference``
+  (``deferment=None`` writes it ``<null/>``: the duties are then paid before
+  the clearance stand-in releases the goods, see ``config/standins/clearance.toml``).
 
 All data is invented. Output is deterministic for a given set of arguments
 (``seed`` drives the pseudo-random quantities and prices). Only the standard
@@ -61,7 +64,9 @@ from samples.asycuda_catalogue import (
 )
 from samples.asycuda_items import _item, _ItemData, _plan_items
 
-__all__ = ["build_sad", "EUR_MKD_RATE"]
+__all__ = ["build_sad", "DEFERMENT_REFERENCE", "EUR_MKD_RATE"]
+
+DEFERMENT_REFERENCE = "7100042"  # the importer's deferment account (invented)
 
 
 def build_sad(
@@ -74,6 +79,7 @@ def build_sad(
     hs_codes: list[str] | None = None,
     packages: Sequence[str] | None = None,
     seed: int = 0,
+    deferment: str | None = DEFERMENT_REFERENCE,
 ) -> bytes:
     """Return a realistic ASYCUDA-style SAD export with ``items`` goods items as UTF-8 bytes.
 
@@ -226,7 +232,7 @@ def build_sad(
     _block(financial, "Bank", ("Code", None), ("Name", None), ("Branch", None), ("Reference", None))
     _block(financial, "Terms", ("Code", None), ("Description", None))
     _leaf(financial, "Total_invoice", _money(invoice_eur))
-    _leaf(financial, "Deffered_payment_reference", None)
+    _leaf(financial, "Deffered_payment_reference", deferment)
     _leaf(financial, "Mode_of_payment", "CASH")
     _block(
         financial,
@@ -363,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="leave the declarant's Reference element out")
     parser.add_argument("--packages", nargs="+", metavar="TEXT",
                         help="Number_of_packages of each item, e.g. 0.06 (cycled)")
+    parser.add_argument("--deferment", default=DEFERMENT_REFERENCE,
+                        help="the deferment account (Deffered_payment_reference); '' for none")
     args = parser.parse_args(argv)
     sys.stdout.buffer.write(
         build_sad(
@@ -373,6 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             type_of_declaration=args.type_of_declaration,
             packages=args.packages,
             seed=args.seed,
+            deferment=args.deferment or None,
         )
     )
     return 0

@@ -4,9 +4,18 @@
 national customs service receives it from a broker: an import declaration (``IMA``, procedure
 40 00) of goods coming by road, with agent, declarant, exporter, importer, buyer and seller,
 border transport means, container and seal, goods location, customs valuation,
-trade terms, invoice, a previous document (CMR) and, per goods item, customs and statistical
-value, a licence (and a phytosanitary certificate for plant products), the 8-digit commodity
-code, customs duty (A00) and VAT (B00) lines, gross and net mass, origin and packaging.
+trade terms, invoice, a previous document (CMR), the importer's deferment account and, per
+goods item, customs and statistical value, a licence (and a phytosanitary certificate for plant
+products), the 8-digit commodity code, customs duty (A00) and VAT (B00) lines, gross and net
+mass, origin and packaging.
+
+The deferment account is data element 2/6 "deferred payment" as real declarations carry it: a
+declaration-level ``AdditionalDocument`` with ``CategoryCode`` 1, ``TypeCode`` DAN and the
+account number as ``ID``. Duties on a deferment account are paid later, so the clearance
+stand-in releases such a declaration at once (``config/standins/clearance.toml``);
+``deferment=None`` leaves it out, and the release then waits until the duties are paid
+(flow F2: the broker's TAX notification carries the payment reference, the bank's camt.054
+pays it).
 
 The document is valid against ``schemas/wco/dec-3.6/WCO_DocumentMetaData_DMS_2.xsd`` and its
 elements follow schema order. Everything is invented; the output is deterministic for a
@@ -48,6 +57,7 @@ DEC_NS = "urn:wco:datamodel:WCO:DEC-DMS:2"
 DS_NS = "urn:wco:datamodel:WCO:Declaration_DS:DMS:2"
 
 ISSUE_DATE_TIME = "20261128101500+01"  # formatCode 304: CCYYMMDDHHMMSSZZZ
+DEFERMENT_ACCOUNT = "7100042"  # the importer's deferment account number (invented)
 INVOICE_DATE = "20261120"  # formatCode 102: CCYYMMDD
 
 
@@ -190,8 +200,10 @@ def build_dec(
     declared_item_count: int | None = None,
     hs_codes: list[str] | None = None,
     seed: int = 0,
+    deferment: str | None = DEFERMENT_ACCOUNT,
 ) -> bytes:
-    """Return a MetaData+Declaration document (UTF-8 bytes with XML declaration)."""
+    """Return a MetaData+Declaration document (UTF-8 bytes with XML declaration); with
+    ``deferment=None`` it declares no deferment account (the duties are paid before release)."""
     rng = random.Random(seed)
     country = office[:2].upper()
     currency, rate = national_currency(country)
@@ -304,6 +316,12 @@ def build_dec(
     h.leaf("InvoiceAmount", _money(total_invoice), currencyID="EUR")
     h.leaf("TotalGrossMassMeasure", _kg(total_gross), unitCode="KGM")
     h.leaf("TotalPackageQuantity", total_packages)
+    if deferment is not None:
+        h.open("AdditionalDocument")
+        h.leaf("CategoryCode", "1")
+        h.leaf("ID", deferment)
+        h.leaf("TypeCode", "DAN")
+        h.close("AdditionalDocument")
     _party(h, "Agent", people["agent"], address=False, function_code="2")
     h.open("BorderTransportMeans")
     h.leaf("ID", "SK-4127-AB")
@@ -395,10 +413,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--declared-item-count", type=int)
     ap.add_argument("--hs-code", action="append", dest="hs_codes")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--deferment", default=DEFERMENT_ACCOUNT,
+                    help="the deferment account (DAN) declared; '' declares none")
     a = ap.parse_args(argv)
     sys.stdout.buffer.write(
         build_dec(a.items, a.lrn, office=a.office, type_code=a.type_code,
-                  declared_item_count=a.declared_item_count, hs_codes=a.hs_codes, seed=a.seed)
+                  declared_item_count=a.declared_item_count, hs_codes=a.hs_codes, seed=a.seed,
+                  deferment=a.deferment or None)
     )
     return 0
 

@@ -7,16 +7,27 @@ Simple, configured rules (``config/standins/clearance.toml``):
 2. otherwise it is **accepted** with a new MRN (ISO 6346 check digit), then put on a risk
    **channel** (red/yellow for configured HS chapters, else green), its **duties assessed**
    from a small tariff table (customs duty by chapter, then VAT on value + duty) with an ISO
-   11649 payment reference, and — on the green channel only — **released**.
+   11649 payment reference, and — on the green channel only — **released**:
+3. at once when nothing is to be paid before release: no duties, or the duties go to a
+   deferment account — the declaration names one with a declaration-level additional
+   document of a type in ``[release] deferment_documents`` (WCO data element 2/6 "deferred
+   payment": category ``1``, type ``DAN``, the account number as its id; the ASYCUDA mapping
+   turns ``Financial/Deffered_payment_reference`` into the same document) — or
+   ``pay_before_release`` is off;
+4. otherwise once the duties are **paid**: the release waits (``pending_release``) until
+   the gateway's payment event says the assessment is ``paid`` or ``overpaid``
+   (``release_after_payment``; the stand-in consumes ``clearance.payments``).
 
 Decision ids and the MRN are derived from the declaration's message id, so a redelivered
-declaration yields the same decisions, which the gateway recognises as duplicates.
+declaration yields the same decisions — and a release after payment the same id as a release
+at once — which the gateway recognises as duplicates.
 """
 
 from __future__ import annotations
 
 import hashlib
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -39,11 +50,14 @@ class ClearanceRules:
     yellow_chapters: frozenset[str] = frozenset()
     procedure_letters: dict[str, str] = field(default_factory=dict)
     tariff: dict[str, Decimal] = field(default_factory=dict)
+    pay_before_release: bool = True
+    # (category, type) of a declaration-level document naming a deferment account
+    deferment_documents: frozenset[tuple[str, str]] = frozenset({("1", "DAN")})
 
     @classmethod
     def load(cls, path: Path) -> ClearanceRules:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        c = raw.get("clearance", {})
+        c, release = raw.get("clearance", {}), raw.get("release", {})
         return cls(
             country=c.get("country", "MK"), currency=c.get("currency", "MKD"),
             vat_rate=Decimal(c.get("vat_rate", "18")),
@@ -52,7 +66,25 @@ class ClearanceRules:
             yellow_chapters=frozenset(c.get("yellow_chapters", [])),
             procedure_letters=dict(c.get("procedure_letters", {})),
             tariff={k: Decimal(v) for k, v in raw.get("tariff", {}).items()},
+            pay_before_release=bool(release.get("pay_before_release", True)),
+            deferment_documents=frozenset(
+                (str(d["category"]), str(d["type"]))
+                for d in release.get("deferment_documents", [{"category": "1", "type": "DAN"}])),
         )
+
+
+@dataclass(frozen=True)
+class PendingRelease:
+    """A green-channel declaration whose release waits for its duties to be paid."""
+
+    conversation_id: str
+    receipt_id: str
+    message_id: str                      # the declaration's (decision ids derive from it)
+    reference: str | None                # the trader's LRN
+    mrn: str
+    payment_reference: str
+    amount_due: Decimal
+    currency: str
 
 
 def decide(declaration: Declaration, *, message_id: str, conversation_id: str,
@@ -63,9 +95,7 @@ def decide(declaration: Declaration, *, message_id: str, conversation_id: str,
             "reference": header.lrn}
 
     def decision(kind: str, **values: object) -> ClearanceDecision:
-        decision_id = hashlib.sha256(f"{message_id}:{kind}".encode()).hexdigest()[:32]
-        return ClearanceDecision(decision_id=decision_id, kind=kind, decided_at=utc_now_iso(),
-                                 **base, **values)  # type: ignore[arg-type]
+        return _decision(message_id, kind, **base, **values)
 
     declared, actual = header.goods_item_count, len(declaration.goods_items)
     if declared is not None and declared != actual:
@@ -82,9 +112,50 @@ def decide(declaration: Declaration, *, message_id: str, conversation_id: str,
         decision("duties_assessed", mrn=mrn, duties=duties, total_duties=total,
                  currency=rules.currency, payment_reference=creditor_reference(mrn)),
     ]
-    if channel == "green":
+    if channel == "green" and not waits_for_payment(declaration, total, rules):
         decisions.append(decision("released", mrn=mrn))
     return decisions
+
+
+def waits_for_payment(declaration: Declaration, total: Decimal, rules: ClearanceRules) -> bool:
+    """Whether the release waits until the duties are paid (rules 3 and 4 above)."""
+    return rules.pay_before_release and total > 0 and not deferred(declaration, rules)
+
+
+def deferred(declaration: Declaration, rules: ClearanceRules) -> bool:
+    """Whether the declaration names a deferment account (a declaration-level document)."""
+    return any(d.kind == "additional" and d.id
+               and ((d.category or ""), (d.type or "")) in rules.deferment_documents
+               for d in declaration.documents)
+
+
+def pending_release(decisions: Sequence[ClearanceDecision], message_id: str
+                    ) -> PendingRelease | None:
+    """The release ``decisions`` leave waiting for payment: a green channel, duties assessed
+    and no release among them; ``None`` when nothing waits."""
+    kinds = {d.kind: d for d in decisions}
+    control, duties = kinds.get("control"), kinds.get("duties_assessed")
+    if control is None or control.channel != "green" or duties is None or "released" in kinds:
+        return None
+    assert duties.mrn and duties.payment_reference and duties.total_duties is not None
+    return PendingRelease(
+        conversation_id=duties.conversation_id, receipt_id=duties.receipt_id,
+        message_id=message_id, reference=duties.reference, mrn=duties.mrn,
+        payment_reference=duties.payment_reference, amount_due=duties.total_duties,
+        currency=duties.currency or "")
+
+
+def release_after_payment(pending: PendingRelease) -> ClearanceDecision:
+    """The release of a declaration whose duties are paid (the id a release at once has)."""
+    return _decision(pending.message_id, "released", conversation_id=pending.conversation_id,
+                     receipt_id=pending.receipt_id, reference=pending.reference,
+                     mrn=pending.mrn)
+
+
+def _decision(message_id: str, kind: str, **values: object) -> ClearanceDecision:
+    decision_id = hashlib.sha256(f"{message_id}:{kind}".encode()).hexdigest()[:32]
+    return ClearanceDecision(decision_id=decision_id, kind=kind, decided_at=utc_now_iso(),
+                             **values)  # type: ignore[arg-type]
 
 
 def assess(declaration: Declaration, rules: ClearanceRules) -> tuple[list[AssessedDuty], Decimal]:

@@ -1,11 +1,21 @@
-"""The clearance stand-in's ledger: which declarations (by message id) it decided, on disk."""
+"""The clearance stand-in's ledger on disk: which messages it decided (by message id), and
+which releases wait for payment (by conversation)."""
 
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from pathlib import Path
 
-from adapters.standins.clearance_ledger import DECIDE, DUPLICATE, ClearanceLedger, ledger_path
+from adapters.standins.clearance_ledger import (
+    AWAITING,
+    DECIDE,
+    DUPLICATE,
+    RELEASED,
+    ClearanceLedger,
+    ledger_path,
+)
+from adapters.standins.clearance_rules import PendingRelease
 
 
 def test_ledger_decides_a_message_once_also_after_a_restart(tmp_path: Path) -> None:
@@ -52,3 +62,29 @@ def test_ledgers_sharing_a_file_decide_a_message_once(tmp_path: Path) -> None:
     assert two.state("m-1") == "decided"
     one.close()
     two.close()
+
+
+def _pending(conversation_id: str = "conv-1") -> PendingRelease:
+    return PendingRelease(conversation_id=conversation_id, receipt_id="rcp-1",
+                          message_id="m-1", reference="LRN-1", mrn="26MK00100512345ER6",
+                          payment_reference="RF18539007547034", amount_due=Decimal("440.73"),
+                          currency="MKD")
+
+
+def test_ledger_keeps_a_release_waiting_for_payment_until_released_also_after_a_restart(
+        tmp_path: Path) -> None:
+    """A pending release is kept (amount exact) across a reopen, a repeat of it changes
+    nothing, and once released it no longer waits — not even when kept again."""
+    ledger = ClearanceLedger(ledger_path(tmp_path))
+    ledger.await_payment(_pending())
+    ledger.await_payment(_pending())
+    ledger.close()
+    reopened = ClearanceLedger(ledger_path(tmp_path))
+    assert reopened.pending("conv-1") == _pending()
+    assert reopened.release_state("conv-1") == AWAITING
+    assert reopened.pending("conv-2") is None
+    reopened.released("conv-1")
+    reopened.await_payment(_pending())              # a redelivered declaration, decided again
+    assert reopened.pending("conv-1") is None
+    assert reopened.release_state("conv-1") == RELEASED
+    reopened.close()

@@ -6,6 +6,7 @@ by hand where the arithmetic must be checked against figures computed in the tes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Callable
@@ -20,11 +21,19 @@ if str(ROOT) not in sys.path:  # allow a bare `pytest` run without an installed 
     sys.path.insert(0, str(ROOT))
 
 from adapters.bootstrap import load_formats  # noqa: E402
-from adapters.standins.clearance_rules import ClearanceRules, assess, decide  # noqa: E402
+from adapters.standins.clearance_rules import (  # noqa: E402
+    ClearanceRules,
+    PendingRelease,
+    assess,
+    decide,
+    pending_release,
+    release_after_payment,
+)
 from gateway.canonical.clearance_decision import ClearanceDecision  # noqa: E402
 from gateway.canonical.declaration import (  # noqa: E402
     Amount,
     Declaration,
+    DocumentRef,
     GoodsItem,
     Header,
     Offices,
@@ -216,6 +225,92 @@ def test_decide_duties_for_hand_built_declaration(rules: ClearanceRules) -> None
     (duties,) = [d for d in decisions if d.kind == "duties_assessed"]
     assert duties.total_duties == Decimal("440.73")          # 185.18 + 255.55
     assert duties.currency == "MKD"
+
+
+# --- release: at once, or once paid ----------------------------------------------------------
+
+
+def test_decide_declaration_without_deferment_waits_for_payment(
+        canonical: Canonical, rules: ClearanceRules) -> None:
+    """Green, duties above zero and no deferment account: no release among the decisions, and
+    the pending release names the declaration, its MRN, reference and amount due."""
+    declaration = canonical(build_dec(2, lrn="LRN-PAY-1", deferment=None))
+
+    decisions = _decide(declaration, rules, message_id="doc:wco:LRN-PAY-1")
+
+    assert [d.kind for d in decisions] == ["accepted", "control", "duties_assessed"]
+    duties = decisions[2]
+    pending = pending_release(decisions, "doc:wco:LRN-PAY-1")
+    assert pending == PendingRelease(
+        conversation_id="conv-1", receipt_id="rcp-1", message_id="doc:wco:LRN-PAY-1",
+        reference="LRN-PAY-1", mrn=duties.mrn, payment_reference=duties.payment_reference,
+        amount_due=duties.total_duties, currency="MKD")
+    assert duties.total_duties is not None and duties.total_duties > 0
+
+
+def test_release_after_payment_is_the_release_a_deferred_declaration_gets_at_once(
+        canonical: Canonical, rules: ClearanceRules) -> None:
+    """The same declaration with a deferment account (DE 2/6, DAN) is released at once, and
+    nothing waits; the release after payment has that release's id, MRN and LRN."""
+    at_once = _decide(canonical(build_dec(2, lrn="LRN-PAY-2")), rules, message_id="m-2")
+    waiting = _decide(canonical(build_dec(2, lrn="LRN-PAY-2", deferment=None)), rules,
+                      message_id="m-2")
+
+    assert at_once[-1].kind == "released" and pending_release(at_once, "m-2") is None
+    pending = pending_release(waiting, "m-2")
+    assert pending is not None
+    released = release_after_payment(pending)
+    released.check()
+    assert (released.decision_id, released.kind, released.mrn, released.reference,
+            released.conversation_id, released.receipt_id) == (
+        at_once[-1].decision_id, "released", at_once[-1].mrn, "LRN-PAY-2", "conv-1", "rcp-1")
+
+
+@pytest.mark.parametrize(("documents", "release"), [
+    ([DocumentRef("additional", category="1", type="DAN", id="7100042")], True),
+    ([DocumentRef("additional", category="1", type="DAN", id=None)], False),      # no account
+    ([DocumentRef("additional", category="N", type="DAN", id="7100042")], False),
+    ([DocumentRef("previous", category="1", type="DAN", id="7100042")], False),
+    ([DocumentRef("additional", category="Z", type="730", id="CMR-1")], False),
+])
+def test_decide_only_a_configured_deferment_document_releases_at_once(
+        documents: list[DocumentRef], release: bool, rules: ClearanceRules) -> None:
+    """A declaration-level additional document of a configured (category, type), with the
+    account as its id, defers the duties; any other document does not."""
+    declaration = _hand_declaration(("61091000", "1234.56"))
+    declaration.documents = documents
+
+    kinds = [d.kind for d in _decide(declaration, rules)]
+
+    assert ("released" in kinds) is release
+
+
+def test_decide_releases_at_once_without_duties_or_when_payment_is_not_awaited(
+        rules: ClearanceRules) -> None:
+    """No duties to pay (a zero customs value): released at once; with pay_before_release off,
+    a declaration with duties and no deferment is released at once too."""
+    free = _hand_declaration(("61091000", "0.00"))
+    assert _decide(free, rules)[-1].kind == "released"
+    taxed = _hand_declaration(("61091000", "1234.56"))
+    assert _decide(taxed, rules)[-1].kind == "duties_assessed"
+    lenient = dataclasses.replace(rules, pay_before_release=False)
+    assert _decide(taxed, lenient)[-1].kind == "released"
+
+
+def test_release_rules_are_read_from_the_stand_in_config(tmp_path: Path) -> None:
+    """[release] in clearance.toml: the shipped file awaits payment and takes DE 2/6 DAN; a
+    file may switch the wait off and name other deferment documents."""
+    assert (rules_of(SETTINGS.config_dir / "standins" / "clearance.toml")) == (
+        True, frozenset({("1", "DAN")}))
+    path = tmp_path / "clearance.toml"
+    path.write_text('[release]\npay_before_release = false\n'
+                    'deferment_documents = [{ category = "1", type = "DPO" }]\n')
+    assert rules_of(path) == (False, frozenset({("1", "DPO")}))
+
+
+def rules_of(path: Path) -> tuple[bool, frozenset[tuple[str, str]]]:
+    loaded = ClearanceRules.load(path)
+    return loaded.pay_before_release, loaded.deferment_documents
 
 
 # --- determinism -----------------------------------------------------------------------------

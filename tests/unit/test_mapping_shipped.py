@@ -94,8 +94,10 @@ def test_wco_mapping_documents_include_licence(wco: dict[str, Any]) -> None:
                              "id": "LIC-2026-0042"}]
     ids = [d["id"] for d in wco["goods_items"][0]["documents"]]
     assert "PHYTO-EG-2026-000001" in ids
-    assert wco["documents"] == [{"kind": "previous", "category": "Z", "type": "730",
-                                 "id": "CMR-DE-2026-088120", "line": 1}]
+    assert wco["documents"] == [
+        {"kind": "additional", "category": "1", "type": "DAN", "id": "7100042"},
+        {"kind": "previous", "category": "Z", "type": "730", "id": "CMR-DE-2026-088120",
+         "line": 1}]
 
 
 def test_wco_mapping_parties_use_template(wco: dict[str, Any]) -> None:
@@ -169,6 +171,19 @@ def test_asycuda_mapping_licence_on_item_two_only(sad: dict[str, Any]) -> None:
     assert documents[1] == [{"kind": "additional", "category": "L", "id": "MK-LIC-2024/0457",
                              "quantity": Decimal("48.00")}]
     assert documents[0] == [] and documents[2] == []
+
+
+def test_asycuda_mapping_deferment_account_is_the_wco_deferred_payment_document(
+        tmp_path: Path) -> None:
+    """Financial/Deffered_payment_reference becomes the declaration-level document WCO data
+    element 2/6 is (category 1, type DAN, the account as id); <null/> becomes none."""
+    deferred, paid = tmp_path / "deferred.xml", tmp_path / "paid.xml"
+    deferred.write_bytes(build_sad(1, deferment="MK 7100042"))
+    paid.write_bytes(build_sad(1, deferment=None))
+    dan = [{"kind": "additional", "category": "1", "type": "DAN", "id": "MK 7100042"}]
+    assert [d for d in mapped(ASYCUDA_MAPPING, deferred)["documents"]
+            if d.get("type") == "DAN"] == dan
+    assert not [d for d in mapped(ASYCUDA_MAPPING, paid)["documents"] if d.get("type") == "DAN"]
 
 
 def test_asycuda_mapping_sw_scans_become_documents(sad: dict[str, Any]) -> None:
