@@ -22,7 +22,9 @@ Options:
 * ``reversal``: every entry reverses an earlier credit (``CdtDbtInd`` DBIT, ``RvslInd`` true);
 * ``partial``: every payment pays part of the amount due; the structured remittance states
   the due amount (``RfrdDocAmt/DuePyblAmt``) and the amount remitted (``RmtdAmt``);
-* ``overpaid``: the same, every payment paying more than is due.
+* ``overpaid``: the same, every payment paying more than is due;
+* ``payments``: exactly these payments (``SamplePayment``, e.g. ``sample_payments()`` with a
+  reference and amount of the caller's own), in one entry — a test paying a given assessment.
 
 The output is valid against our schemas (``schemas/iso20022/camt054-001.NN``) and the official
 ones. Write one to a file with::
@@ -37,6 +39,7 @@ import functools
 import random
 import sys
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from xml.sax.saxutils import escape, quoteattr
@@ -121,12 +124,18 @@ def sample_payments(count: int, *, currency: str = "EUR", seed: int = 0,
 def build_camt054(version: str = "08", *, entries: int = 1, transactions: int = 1,
                   currency: str = "EUR", seed: int = 0, envelope: bool = False,
                   reversal: bool = False, partial: bool = False, overpaid: bool = False,
-                  message_id: str | None = None) -> bytes:
-    """A camt.054.001.``version`` notification of ``entries`` × ``transactions`` payments."""
+                  message_id: str | None = None,
+                  payments: Sequence[SamplePayment] | None = None) -> bytes:
+    """A camt.054.001.``version`` notification of ``entries`` × ``transactions`` payments
+    (or of ``payments``, in one entry)."""
     if version not in VERSIONS:
         raise ValueError(f"version must be one of {', '.join(VERSIONS)}, not {version!r}")
-    payments = sample_payments(entries * transactions, currency=currency, seed=seed,
-                               partial=partial, overpaid=overpaid)
+    if payments is None:
+        payments = sample_payments(entries * transactions, currency=currency, seed=seed,
+                                   partial=partial, overpaid=overpaid)
+    else:
+        entries, transactions = 1, len(payments)
+        currency = payments[0].currency if payments else currency
     message_id = message_id or f"CAMT054-{seed:04d}-{entries}x{transactions}"
     bic = "BIC" if version == "02" else "BICFI"
     parts = [
@@ -138,7 +147,7 @@ def build_camt054(version: str = "08", *, entries: int = 1, transactions: int = 
         f"<Svcr><FinInstnId><{bic}>{CUSTOMS_BANK}</{bic}></FinInstnId></Svcr></Acct>",
     ]
     for number in range(entries):
-        batch = payments[number * transactions:(number + 1) * transactions]
+        batch = list(payments[number * transactions:(number + 1) * transactions])
         parts.append(_entry(version, number + 1, batch, reversal=reversal,
                             with_due=partial or overpaid))
     parts.append("</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>")
