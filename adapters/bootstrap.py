@@ -251,7 +251,7 @@ def load_formats(settings: Settings) -> tuple[MessageTypeRegistry, dict[str, Map
                                                CanonicalKinds]:
     """The message-type registry with compiled schemas, the compiled mappings, the kinds."""
     registry = MessageTypeRegistry.load(settings.config_dir / "message_types.toml",
-                                        settings.schemas_dir)
+                                        settings.schemas_dir, dict(settings.xsd_dirs))
     mappings = {mt.mapping_file: load_mapping(settings.mappings_dir / mt.mapping_file)
                 for mt in registry}
     kinds = default_kinds(LicensingRequirements.load(settings.config_dir / "licensing.toml"))

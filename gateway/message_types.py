@@ -18,6 +18,16 @@ ISO 20022 ``Document`` inside a business-message envelope beside its ``AppHdr``)
 child with ``validate_xpath``: the schema validates the one element it selects, and problems
 point into the document from its root. Selecting no element, or several, is a located
 problem (``GW-XSD-CONTENT``); the envelope's shape itself is best stated by ``select``.
+
+Schema packs: an entry's ``schema`` is a file of its ``schema_pack``. The default pack,
+``gateway``, is our ``schemas/`` folder (XSD 1.0, lxml). ``[[schema_pack]]`` tables add others
+— a name, the folder (``directory``, or ``directory_env``: the ``GATEWAY_…_XSD_DIR`` variable
+the deployment sets) and the validator (``xsd10``: lxml; ``xsd11``: xmlschema, for the official
+DG TAXUD NCTS P5 pack, whose files are XSD 1.1) — so that a deployment can point a message type
+at the official pack instead of ours (``schema_pack = "ncts-official"``, ``schema =
+"cc015c.xsd"``). A pack no entry uses is not compiled and needs no folder; one an entry uses
+without a folder stops start-up. Validators: ``gateway/xml/validators.py`` (same problems
+whichever validates).
 """
 
 from __future__ import annotations
@@ -31,7 +41,20 @@ from typing import Any
 from lxml import etree
 
 from gateway.errors import ConfigurationError, Problem, UnknownMessageType, trim_value
-from gateway.xml.schema_problems import local_pointer, problems_from_log
+from gateway.xml.schema_problems import local_pointer
+from gateway.xml.validators import (
+    COMPILERS,
+    VALIDATOR_KINDS,
+    XSD10,
+    LocalOnlyResolver,
+    LxmlValidator,
+    SchemaValidator,
+    compile_schema,
+)
+
+OUR_PACK = "gateway"
+_LocalOnlyResolver = LocalOnlyResolver          # the name tests and older callers use
+__all__ = ["MessageType", "MessageTypeRegistry", "SchemaPack", "compile_schema"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,7 @@ class MessageType:
     answer: str = "gateway-receipt"      # answer format: our receipt, or the format's own
     soap_operation: str | None = None    # the SOAP operation that carries it (None: not by SOAP)
     validate_xpath: str | None = None    # the element the schema applies to (None: the root)
+    schema_pack: str = OUR_PACK          # where ``schema_file`` is (see the module docstring)
     signature: str = "none"              # "required": an enveloped XML-DSig by the sender
 
     def accepts_version(self, stated: str | None) -> bool:
@@ -68,30 +92,14 @@ class MessageType:
         return f"{{{self.namespace}}}{self.local_name}" if self.namespace else self.local_name
 
 
-class _LocalOnlyResolver(etree.Resolver):
-    """Schema includes/imports may only come from the schemas folder."""
+@dataclass(frozen=True)
+class SchemaPack:
+    """A folder of schema files and the validator that compiles them."""
 
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self._root = root.resolve()
-
-    def resolve(self, url: str, pubid: str, context: Any) -> Any:
-        if "://" in url and not url.startswith("file://"):
-            raise ConfigurationError(f"schema import from the network is not allowed: {url}")
-        path = Path(url.removeprefix("file://")).resolve()
-        if not path.is_relative_to(self._root):
-            raise ConfigurationError(f"schema import outside {self._root}: {url}")
-        return None  # let libxml2 load the local file
-
-
-def compile_schema(path: Path, schemas_root: Path) -> etree.XMLSchema:
-    """Compile one XSD from local files (no network, no DTDs)."""
-    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
-    parser.resolvers.add(_LocalOnlyResolver(schemas_root))
-    try:
-        return etree.XMLSchema(etree.parse(str(path), parser))
-    except (OSError, etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
-        raise ConfigurationError(f"cannot compile schema {path}: {exc}") from exc
+    name: str
+    directory: Path | None          # None: not configured (an entry using it stops start-up)
+    validator: str = XSD10
+    setting: str | None = None      # the environment variable that names the folder, if any
 
 
 @dataclass
@@ -106,12 +114,18 @@ class Identified:
 class MessageTypeRegistry:
     """Look up message types by root element and validate documents against their schema."""
 
-    def __init__(self, types: list[MessageType], schemas: dict[str, etree.XMLSchema]) -> None:
+    def __init__(self, types: list[MessageType],
+                 schemas: dict[str, etree.XMLSchema] | None = None,
+                 validators: dict[tuple[str, str], SchemaValidator] | None = None) -> None:
+        """``validators`` maps (pack, schema file) to a compiled validator; ``schemas`` (lxml
+        schemas of our own pack by file) is the older way to give the same."""
         self._by_root: dict[str, list[MessageType]] = {}
         for mt in types:
             self._by_root.setdefault(mt.root_tag, []).append(mt)
         self._types = {mt.id: mt for mt in types}
-        self._schemas = schemas
+        self._validators: dict[tuple[str, str], SchemaValidator] = dict(validators or {})
+        for file, schema in (schemas or {}).items():
+            self._validators.setdefault((OUR_PACK, file), LxmlValidator(schema))
         self._xpaths: dict[tuple[str, str], etree.XPath] = {}
         for mt in types:
             for expr in (mt.select, mt.version_xpath, mt.message_id_xpath, mt.validate_xpath):
@@ -119,15 +133,29 @@ class MessageTypeRegistry:
                     self._xpaths[(mt.id, expr)] = etree.XPath(expr, namespaces=dict(mt.namespaces))
 
     @classmethod
-    def load(cls, config_file: Path, schemas_root: Path) -> MessageTypeRegistry:
+    def load(cls, config_file: Path, schemas_root: Path,
+             pack_dirs: Mapping[str, str] | None = None) -> MessageTypeRegistry:
+        """Read the registry and compile every schema its entries name, once.
+
+        ``pack_dirs``: the deployment's ``GATEWAY_…_XSD_DIR`` values (``Settings.xsd_dirs``),
+        for packs whose folder is named by ``directory_env``.
+        """
         raw = tomllib.loads(config_file.read_text(encoding="utf-8"))
         types = [_entry(item) for item in raw.get("message_type", [])]
-        compiled: dict[str, etree.XMLSchema] = {}
-        for mt in types:
-            if mt.schema_file not in compiled:
-                compiled[mt.schema_file] = compile_schema(schemas_root / mt.schema_file,
-                                                          schemas_root)
-        return cls(types, compiled)
+        packs = _packs(raw.get("schema_pack", []), schemas_root, config_file.parent,
+                       pack_dirs or {})
+        validators: dict[tuple[str, str], SchemaValidator] = {}
+        for pack_name in sorted({mt.schema_pack for mt in types}):
+            pack = packs.get(pack_name)
+            if pack is None:
+                users = [mt.id for mt in types if mt.schema_pack == pack_name]
+                raise ConfigurationError(f"{users[0]}: unknown schema pack {pack_name!r}; "
+                                         f"known: {', '.join(sorted(packs))}")
+            files = sorted({mt.schema_file for mt in types if mt.schema_pack == pack_name})
+            folder = _pack_folder(pack, [mt.id for mt in types if mt.schema_pack == pack_name])
+            compiled = COMPILERS[pack.validator]([folder / f for f in files], folder)
+            validators.update({(pack_name, f): compiled[folder / f] for f in files})
+        return cls(types, validators=validators)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._types.values())
@@ -196,14 +224,12 @@ class MessageTypeRegistry:
     ) -> list[Problem]:
         """All schema problems of ``element`` (empty when valid) — of the element its
         ``validate_xpath`` selects, if the entry has one."""
-        schema = self._schemas[mt.schema_file]
+        validator = self.validator(mt)
         if mt.validate_xpath:
-            return self._validate_child(mt, schema, element, body)
-        if schema.validate(element):
-            return []
-        return problems_from_log(schema.error_log, element, body)
+            return self._validate_child(mt, validator, element, body)
+        return validator.problems(element, body)
 
-    def _validate_child(self, mt: MessageType, schema: etree.XMLSchema,
+    def _validate_child(self, mt: MessageType, validator: SchemaValidator,
                         element: etree._Element, body: bytes | None) -> list[Problem]:
         assert mt.validate_xpath is not None
         found = self._eval(mt, mt.validate_xpath, element)
@@ -216,17 +242,24 @@ class MessageTypeRegistry:
                             f"{len(children)}", pointer=local_pointer(element),
                             line=element.sourceline)]
         child = children[0]
-        if schema.validate(child):
+        problems = validator.problems(child, body)
+        if not problems:
             return []
         # pointers from the document's root: /BizMsg/Document/… rather than /Document/…
         outer = local_pointer(child, element)
         inner = "/" + etree.QName(child).localname
         return [replace(p, pointer=outer + p.pointer[len(inner):])
                 if p.pointer and p.pointer.startswith(inner) else p
-                for p in problems_from_log(schema.error_log, child, body)]
+                for p in problems]
 
-    def schema(self, mt: MessageType) -> etree.XMLSchema:
-        return self._schemas[mt.schema_file]
+    def validator(self, mt: MessageType) -> SchemaValidator:
+        """The compiled validator of the entry's schema (lxml or xmlschema)."""
+        return self._validators[(mt.schema_pack, mt.schema_file)]
+
+    def schema(self, mt: MessageType) -> Any:
+        """The compiled schema itself: an ``etree.XMLSchema`` for an XSD 1.0 pack (ours), an
+        ``xmlschema.XMLSchema11`` for an XSD 1.1 one."""
+        return self.validator(mt).schema  # type: ignore[attr-defined]
 
     def _eval(self, mt: MessageType, expr: str, root: etree._Element) -> Any:
         return self._xpaths[(mt.id, expr)](root)
@@ -258,6 +291,7 @@ def _entry(item: dict[str, Any]) -> MessageType:
             answer=item.get("answer", "gateway-receipt"),
             soap_operation=item.get("soap_operation"),
             validate_xpath=item.get("validate_xpath"),
+            schema_pack=item.get("schema_pack", OUR_PACK),
             signature=_signature(item),
         )
     except KeyError as exc:
@@ -303,3 +337,36 @@ def _accepted_versions(item: dict[str, Any]) -> tuple[str, ...]:
         raise ConfigurationError(f"message type {entry!r}: accepted_versions needs a "
                                  "version_xpath (where the document states its version)")
     return tuple(raw)
+
+
+def _packs(raw: Any, schemas_root: Path, config_dir: Path,
+           pack_dirs: Mapping[str, str]) -> dict[str, SchemaPack]:
+    """Our own pack and the ``[[schema_pack]]`` tables (folders resolved, not yet checked)."""
+    packs = {OUR_PACK: SchemaPack(OUR_PACK, schemas_root, XSD10)}
+    if not isinstance(raw, list):
+        raise ConfigurationError("[[schema_pack]] must be a list of tables")
+    for item in raw:
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name or name in packs:
+            raise ConfigurationError(f"schema pack {name!r}: a new, non-empty name is needed")
+        validator = item.get("validator", XSD10)
+        if validator not in VALIDATOR_KINDS:
+            raise ConfigurationError(f"schema pack {name!r}: unknown validator {validator!r}; "
+                                     f"known: {', '.join(VALIDATOR_KINDS)}")
+        setting = item.get("directory_env")
+        stated = pack_dirs.get(setting) if setting else item.get("directory")
+        directory = (config_dir / stated).resolve() if stated else None
+        packs[name] = SchemaPack(name, directory, validator, setting)
+    return packs
+
+
+def _pack_folder(pack: SchemaPack, users: list[str]) -> Path:
+    """The pack's folder, which must exist, for the entries that use it."""
+    if pack.directory is None:
+        how = f"set {pack.setting}" if pack.setting else "give it a directory"
+        raise ConfigurationError(f"{users[0]}: schema pack {pack.name!r} has no folder ({how} "
+                                 "to the folder of the schema files, or point the message "
+                                 "type at another pack)")
+    if not pack.directory.is_dir():
+        raise ConfigurationError(f"schema pack {pack.name!r}: {pack.directory} is not a folder")
+    return pack.directory

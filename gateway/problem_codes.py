@@ -381,6 +381,25 @@ _RULES = Section("Business rules", (
        "Send each amendment as the next version with status `amended` and the whole new set of "
        "goods lines; a revocation as the next version with status `revoked` and its "
        "`Revocation`.", within=_RULE),
+    _P("GW-RULE-NCTS-MRN", 400,
+       "An NCTS movement message states an MRN whose check digit (18th character) is not the "
+       "ISO 6346 check digit of its first 17 characters (DDNTA rule R0028; NCTS error code 93).",
+       "Send the MRN exactly as customs allocated it (CC028C, CC029C); do not retype it.",
+       within=_RULE),
+    _P("GW-RULE-NCTS-GRN", 400,
+       "A guarantee reference number (GRN) of an NCTS declaration does not have the length its "
+       "guarantee type requires (24 characters for type 4, else 17) in the GRN structure: 2 "
+       "digits, 2 letters, 12 letters or digits, a check digit, then for type 4 a letter and 6 "
+       "digits (DDNTA rule R0318; NCTS code 14).",
+       "State the GRN the guarantee office issued, for the guarantee type it was issued for.",
+       within=_RULE),
+    _P("GW-RULE-NCTS-NUMBERING", 400,
+       "The iterations of a data group of an NCTS message are not numbered 1, 2, 3 … "
+       "(sequence numbers: R0987; goods item numbers within a house consignment: R0988; "
+       "declaration goods item numbers across the declaration: R0007; NCTS code 14). The "
+       "problem points at the first number out of place.",
+       "Number each data group's iterations from 1 up by 1, in document order.",
+       within=_RULE),
     _P("GW-RULE-NO-PAYMENTS", 400,
        "A payment notification (camt.054) reports no entry (`Ntry`), so there is nothing to "
        "match.",

@@ -31,6 +31,7 @@ from gateway.errors import ConfigurationError
 PROJECT_HOME = Path(__file__).resolve().parents[1]
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,47}")
+XSD_DIR_VARIABLE = re.compile(r"GATEWAY_[A-Z0-9_]+_XSD_DIR")
 
 
 def checked_instance_id(value: str) -> str:
@@ -94,6 +95,9 @@ class Settings:
     public_url: str = ""
     country: str = "MK"
     agency: str = "Customs Administration"
+    #: ``GATEWAY_<NAME>_XSD_DIR`` variables (e.g. ``GATEWAY_NCTS_XSD_DIR``): folders of schema
+    #: packs the message-type registry may name (``directory_env``), as (variable, folder)
+    xsd_dirs: tuple[tuple[str, str], ...] = ()
 
     @property
     def config_dir(self) -> Path:
@@ -152,4 +156,6 @@ class Settings:
             public_url=env.get("GATEWAY_PUBLIC_URL", ""),
             country=env.get("GATEWAY_COUNTRY", base.country),
             agency=env.get("GATEWAY_AGENCY", base.agency),
+            xsd_dirs=tuple(sorted((k, v) for k, v in env.items()
+                                  if XSD_DIR_VARIABLE.fullmatch(k) and v)),
         )

@@ -40,6 +40,9 @@ from gateway.canonical.licensing_rules import (
     licences_quoted,
 )
 from gateway.canonical.model import from_plain
+from gateway.canonical.movement import CANONICAL_VERSION as MOVEMENT_VERSION
+from gateway.canonical.movement import MovementMessage, movement_attributes
+from gateway.canonical.movement_rules import MOVEMENT_RULES
 from gateway.canonical.payment import CANONICAL_VERSION as PAYMENT_VERSION
 from gateway.canonical.payment import PaymentNotification
 from gateway.canonical.payment_rules import PAYMENT_NOTIFICATION_RULES
@@ -171,6 +174,11 @@ LICENCE = CanonicalKind(
     summary=lambda licence: licence.summary(), document_type=licence_document_type)
 
 
+MOVEMENT = CanonicalKind(
+    "movement_message", MovementMessage, MOVEMENT_VERSION, MOVEMENT_RULES, movement_attributes,
+    business_reference=lambda m: m.reference, summary=lambda m: m.summary())
+
+
 def declaration_kind(licensing: LicensingRequirements | None = None) -> CanonicalKind:
     """The declaration kind; with ``licensing`` (``config/licensing.toml``, loaded at start-up)
     its named rules include ``licences-quoted``."""
@@ -181,4 +189,4 @@ def declaration_kind(licensing: LicensingRequirements | None = None) -> Canonica
 
 
 def default_kinds(licensing: LicensingRequirements | None = None) -> CanonicalKinds:
-    return CanonicalKinds([declaration_kind(licensing), PAYMENT_NOTIFICATION, LICENCE])
+    return CanonicalKinds([declaration_kind(licensing), PAYMENT_NOTIFICATION, LICENCE, MOVEMENT])

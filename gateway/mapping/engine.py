@@ -26,7 +26,8 @@ currency; extra paths are relative to the value's element), ``slice = [start, en
 ``const``, ``default``, ``required``, ``digits = [total, fraction]`` (the format's bound on a
 number, as the XSD facets ``totalDigits``/``fractionDigits``: ``n..16,6`` is ``[16, 6]``;
 every number converter also refuses more than ``converters.MAX_DIGITS`` digits). List
-options: ``target``, ``each``, ``const``, ``fields``, ``template`` (a field set under
+options: ``target`` (dotted, e.g. ``declaration.guarantees``, for a list inside a record),
+``each``, ``const``, ``fields``, ``template`` (a field set under
 ``[templates.NAME]``, e.g. for every party role), ``lists``, ``skip_empty``. Every XPath is
 compiled when the file is loaded, so a broken mapping fails at start-up, not on a partner's
 message. A value that cannot be converted becomes a ``Problem`` naming the source pointer and
@@ -109,6 +110,10 @@ class ListRule:
     lists: list[ListRule]
     const: dict[str, Any]
     skip_empty: bool
+    parts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.parts = tuple(self.target.split("."))
 
 
 @dataclass
@@ -189,7 +194,10 @@ def _apply_lists(
     run: _Run, where: str,
 ) -> None:
     for rule in rules:
-        entries = out.setdefault(rule.target, [])
+        holder = out
+        for name in rule.parts[:-1]:          # a dotted target: a list inside a record
+            holder = holder.setdefault(name, {})
+        entries = holder.setdefault(rule.parts[-1], [])
         for index, node in enumerate(rule.each(ctx), start=1):
             entry: dict[str, Any] = {}
             here = f"{where}{rule.target}[{index}]."

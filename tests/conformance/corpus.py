@@ -71,3 +71,16 @@ def require_corpus(family: str, pattern: str = "**/*.xml") -> list[Path]:
     if not files:
         missing_corpus(family)
     return files
+
+
+NCTS_FAMILY = "ncts-p5"
+NCTS_OFFICIAL_PACK = "official-xsd-51.8.6"
+
+
+def ncts_official_pack() -> Path:
+    """The official DG TAXUD NCTS P5 schema pack of the corpus (read in place, never copied),
+    or fail/skip when it is missing."""
+    pack = family_dir(NCTS_FAMILY) / NCTS_OFFICIAL_PACK
+    if not (pack / "cc015c.xsd").is_file():
+        missing_corpus(f"{NCTS_FAMILY}/{NCTS_OFFICIAL_PACK}")
+    return pack

@@ -146,8 +146,12 @@ def test_registry_lists_every_configured_type(registry: MessageTypeRegistry) -> 
     compiled."""
     ids = {mt.id for mt in registry}
     camt = {f"camt054-001.{v}{e}" for v in ("02", "04", "08") for e in ("", "-bizmsg")}
+    ncts = {f"ncts-p5-{m}" for m in ("cc007c", "cc015c", "cc025c", "cc028c", "cc029c",
+                                     "cc045c", "cc056c", "cc906c", "cc917c", "cc928c",
+                                     "cd001c", "cd006c", "cd018c", "cd050c", "cd118c",
+                                     "cd906c", "cd917c")}
     assert ids == {"wco-dec-3.6", "wco-dec-3.6-bare", "asycuda-sad-1", *camt,
-                   "sps-certificate-17", "licence-1"}
+                   "sps-certificate-17", "licence-1", *ncts}
     for mt in registry:
         assert isinstance(registry.schema(mt), etree.XMLSchema)
 
