@@ -24,9 +24,11 @@ from adapters.amqp.relay import OutboxRelay
 from adapters.amqp.topology import Names, connect, declare
 from adapters.observability import PrometheusMetrics
 from adapters.push import PushDeliverer
+from adapters.push_transports import PartnerDeliveries, SoapPartnerDelivery
 from adapters.store.licence_store import LicenceStoreSql
 from adapters.store.payment_ledger import PaymentLedgerStore
 from adapters.store.sqlite_journal import SqliteJournal, sqlite_path
+from adapters.store.wss_replays import ReplayStore
 from gateway.bus_topology import Topology
 from gateway.canonical.kinds import CanonicalKinds, default_kinds
 from gateway.canonical.licensing_rules import LicensingRequirements
@@ -58,7 +60,8 @@ ALL, HTTP, MESSAGING = "all", "http", "messaging"
 
 def flow_stores() -> list[Any]:
     """Every flow's own tables (payments, licences, …), created and bound with the journal's."""
-    return [PaymentLedgerStore(), LicenceStoreSql()]
+    return [PaymentLedgerStore(), LicenceStoreSql(),
+            ReplayStore()]     # WS-Security signatures accepted: replays refused (soap.py)
 
 
 def open_journal(settings: Settings) -> Any:
@@ -125,8 +128,11 @@ class Gateway:
             prepare=lambda channel: declare(channel, self.topology, self.names),
             # no commit in this process wakes the relay when HTTP runs elsewhere: poll often
             idle_poll=0.05 if role == MESSAGING else 1.0)
-        self.pusher = PushDeliverer(self.journal, owner=owner, metrics=self.metrics,
-                                    max_attempts=self.settings.push_max_attempts)
+        self.pusher = PushDeliverer(
+            self.journal, owner=owner, metrics=self.metrics,
+            max_attempts=self.settings.push_max_attempts,
+            transport=PartnerDeliveries(self.partners, soap=SoapPartnerDelivery(
+                self.bus_key, self.trust)))     # per partner: HTTP callback or its SOAP service
         self.consumers = [EventConsumer(
             service, amqp_url=self.settings.amqp_url, names=self.names, queue=spec.queue,
             default_event_type=spec.default_event_type,

@@ -1,4 +1,4 @@
-"""``gateway demo``: the declaration flow end to end, with the stand-in partners.
+"""``gateway demo``: the declaration flow and the duty payment (F2) end to end, with stand-ins.
 
 Starts the gateway in sandbox mode on a local port (SQLite journal under ``var/demo``, its own
 RabbitMQ names), then, as the demo broker would:
@@ -10,8 +10,12 @@ RabbitMQ names), then, as the demo broker would:
 4. sends the first declaration again (expects the original receipt, nothing new published);
 5. sends a declaration whose item count disagrees with its items (clearance rejects it);
 
-waits for the clearance decisions, checks every receipt and notification signature, and prints
-what happened to each. Exit 0 only if every step did what it should.
+waits for the clearance decisions, checks every receipt and notification signature; then plays
+flow F2 (``adapters/demo_payments.py``): a declaration with duties and its ``TAX`` notification
+with the ``RF`` reference, the bank's look-up and camt.054 (two payments, one partial) over SOAP
+with WS-Security, the broker's ``PAY``, the ``ACK`` delivered to the bank's SOAP service (the
+bank stand-in), the release. It prints what happened to each step. Exit 0 only if every step
+did what it should.
 """
 
 from __future__ import annotations
@@ -121,7 +125,9 @@ def _run_steps(settings: Settings, base: str) -> list[Step]:
     for step in (steps[0], steps[1], steps[4]):
         if step.conversation not in pushed_ids:
             step.ok, step.note = False, step.note + "; no push received"
-    return steps
+    from adapters.demo_payments import payment_steps
+
+    return steps + payment_steps(settings, base, tokens, verify, http, run)
 
 
 def _soap_submit(base: str, token: str, document: bytes, verify: Verifier, step: Step) -> Step:

@@ -9,6 +9,17 @@ check — and several may be active at once for rotation.
 A bank names its ``bic``: the files it sends must report accounts that this BIC services
 (``gateway/flows/payments/servicer.py``).
 
+How a partner proves who it is: always its bearer token (checked before a byte of the body is
+read); with ``require_wss = true`` every SOAP request must also carry a WS-Security signature
+that verifies against one of the partner's ``certificates`` (``adapters/http/soap.py``), and
+the gateway's SOAP answers to it are signed with WS-Security too. Plain HTTP carries no
+WS-Security: a ``require_wss`` partner's plain-XML submissions are authenticated by the token.
+
+How pushes reach a partner (``delivery``): ``"http"`` (the default) POSTs each signed
+notification to ``callback_url``; ``"soap"`` calls the partner's SOAP service, whose WSDL is
+at ``callback_url``, with WS-Security (``adapters/push_transports.py``; a bank's
+``AcknowledgePayments`` for the ``ACK`` notifications). No ``callback_url``: pull only.
+
 A partner may be held to some document types within a message type
 (``allowed_document_types = {"sps-certificate-17" = ["851"]}``): a phytosanitary agency may
 send SPS certificates of type 851 only. The intake checks it once the document is mapped, for
@@ -53,6 +64,7 @@ from gateway.identifiers import is_valid_bic
 
 PARTNER_KINDS = ("broker", "bank", "agency", "customs", "internal", "operator")
 OPERATOR = "operator"
+DELIVERIES = ("http", "soap")     # how pushes reach a partner's callback_url
 CHECK_EVERY = 1.0        # seconds between two looks at the files (on use)
 SETTLE_SECONDS = 2.0     # a file younger than this is compared by content, not only by stat
 
@@ -68,6 +80,8 @@ class Partner:
     callback_url: str | None = None
     certificates: tuple[str, ...] = ()
     bic: str | None = None               # a bank's BIC (ISO 9362): the accounts it services
+    require_wss: bool = False            # SOAP requests must be signed with WS-Security
+    delivery: str = "http"               # pushes: "http" POST, or "soap" (callback_url: WSDL)
     # message type -> the document types (certificate type codes, licence types) it may send
     allowed_document_types: tuple[tuple[str, frozenset[str]], ...] = ()
 
@@ -282,6 +296,8 @@ def _partner(item: dict[str, Any], gateway_url: str) -> Partner:
             certificates=tuple(item.get("certificates", [])),
             bic=_bic(item),
             allowed_document_types=_document_types(item),
+            require_wss=_require_wss(item),
+            delivery=_delivery(item, callback),
         )
     except KeyError as exc:
         raise ConfigurationError(f"partner entry lacks {exc}") from exc
@@ -317,6 +333,30 @@ def _document_types(item: dict[str, Any]) -> tuple[tuple[str, frozenset[str]], .
         out.append((message_type, frozenset(types)))
     return tuple(out)
 
+
+def _require_wss(item: dict[str, Any]) -> bool:
+    """``require_wss`` (a boolean); a partner that requires it must name its certificates."""
+    value = item.get("require_wss", False)
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"partner {item.get('id')!r}: require_wss must be true or "
+                                 f"false, not {value!r}")
+    if value and not item.get("certificates"):
+        raise ConfigurationError(f"partner {item.get('id')!r}: require_wss needs the partner's "
+                                 "certificates (its WS-Security signatures are verified "
+                                 "against them)")
+    return value
+
+
+def _delivery(item: dict[str, Any], callback: str | None) -> str:
+    """``delivery`` (``http`` or ``soap``); ``soap`` needs a ``callback_url`` (the WSDL)."""
+    value = item.get("delivery", "http")
+    if value not in DELIVERIES:
+        raise ConfigurationError(f"partner {item.get('id')!r}: delivery must be one of "
+                                 f"{', '.join(DELIVERIES)}, not {value!r}")
+    if value == "soap" and not callback:
+        raise ConfigurationError(f"partner {item.get('id')!r}: delivery = \"soap\" needs "
+                                 "callback_url, the address of the partner's WSDL")
+    return str(value)
 
 
 def _toml(text: str, what: str) -> dict[str, Any]:

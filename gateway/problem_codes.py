@@ -608,11 +608,18 @@ _WSS = Section("WS-Security (SOAP with banks)", (
     _P("GW-WSS-TIMESTAMP", 401,
        "The message is not fresh: no `wsu:Timestamp`, a Timestamp that is not `Created` then "
        "`Expires` in UTC (`YYYY-MM-DDThh:mm:ss[.fff]Z`), `Created` more than the allowed clock "
-       "skew (300 s) ahead of the receiver's clock, `Expires` already past, or `Expires` not "
-       "after `Created`.",
+       "skew (300 s) ahead of the receiver's clock, `Expires` already past, `Expires` not "
+       "after `Created`, or (the gateway) `Created` more than 300 s ago whatever `Expires` says.",
        "Stamp each message when you send it (Created now, Expires a few minutes later, both in "
        "UTC), keep your clock synchronised (NTP), and do not resend an old message: sign it "
        "again."),
+    _P("GW-WSS-REPLAY", 401,
+       "The gateway has already accepted a message with this very signature: a signed message "
+       "sent again (a replay). Signatures are remembered, across workers and restarts, for as "
+       "long as the message would be fresh. Nothing in the message is used.",
+       "Sign each message you send, also when you resend it (new Timestamp, new signature); a "
+       "resent camt.054 with the same MsgId then gets its original receipt back. Report the "
+       "message to security if you did not send it twice."),
     _P("GW-WSS-COVERAGE", 400,
        "The signature is valid but does not cover both the SOAP Body and the Security header's "
        "Timestamp.",

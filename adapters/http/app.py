@@ -1,7 +1,9 @@
-"""The HTTP application: REST intake, SOAP, conversations, health, metrics, sandbox callbacks.
+"""The HTTP application: REST intake, SOAP, conversations, health, metrics, sandbox stand-ins.
 
 Messages enter the gateway here (``rest.py`` for plain XML, ``soap.py`` for SOAP 1.1/1.2);
-everything after the HTTP framing happens in ``gateway.pipeline``.
+everything after the HTTP framing happens in ``gateway.pipeline``. In sandbox mode the app also
+serves the stand-in partners that answer the gateway over HTTP: a broker's callback receiver
+(``/sandbox/callbacks/…``) and the demo bank's SOAP service (``/bank/…``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -73,6 +76,17 @@ def app_factory() -> FastAPI:
     return create_app(build_gateway(settings), sandbox=sandbox, role=role)
 
 
+def _bank_standin(gateway: Gateway) -> Any:
+    """The demo bank (a real SOAP server with WS-Security), its acknowledgements kept in a file
+    of this sandbox, so that every worker lists what any of them received."""
+    from adapters.standins.bank import BankStandIn
+    from adapters.standins.bank_ledger import BankAcknowledgements, bank_ledger_path
+
+    settings = gateway.settings
+    return BankStandIn.from_settings(settings, settings.public_url, store=BankAcknowledgements(
+        bank_ledger_path(settings.var_dir, settings.amqp_prefix)))
+
+
 def _mount(app: FastAPI, gateway: Gateway, sandbox: bool) -> None:
     admission = Admission(gateway.settings.max_in_flight,      # shared by HTTP and SOAP
                           gateway.settings.max_in_flight_per_partner)
@@ -84,3 +98,4 @@ def _mount(app: FastAPI, gateway: Gateway, sandbox: bool) -> None:
 
         app.include_router(broker_callbacks.router(
             gateway.partners, gateway.bus_key.certificate, gateway.limits))
+        app.include_router(_bank_standin(gateway).router())    # the demo bank, under /bank/

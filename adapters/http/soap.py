@@ -4,15 +4,25 @@ The version is read from the envelope's namespace and must agree with the conten
 (``text/xml`` + ``SOAPAction`` for 1.1; ``application/soap+xml; action=…`` for 1.2). The
 envelope is read strictly (``adapters/http/soap_envelope.py``): ``Header? Body`` and nothing
 else, exactly one operation element in the Body, mandatory header blocks we do not understand
-answered with a ``MustUnderstand`` fault. The operation is the Body's child element
-(``SubmitDeclaration``, ``GetNotifications``); a declared action (HTTP or ``wsa:Action``) must
-name the same operation. Faults follow each version: 1.1 ``faultcode`` ``soap:Client`` /
-``soap:Server`` / ``soap:MustUnderstand`` with HTTP 500; 1.2 ``Code/Value`` ``soap:Sender``
-(400) / ``soap:Receiver`` (500) / ``soap:MustUnderstand`` (500, with a ``NotUnderstood``
-header block per block) — except 401/403/408/413/415/429/503, which keep their HTTP status.
-Every fault carries the signed ``gw:Rejection`` with the structured problems: in the
-``detail``, or — for a 1.1 MustUnderstand fault, which concerns headers, not the Body (SOAP
-1.1 §4.4) — in a ``gw:Fault`` header entry.
+answered with a ``MustUnderstand`` fault. The operation is the Body's child element; a declared
+action (HTTP or ``wsa:Action``) must name the same operation.
+
+Operations come from configuration, not from this file: one **submission** operation per
+distinct ``soap_operation`` of the message-type registry (``SubmitDeclaration``,
+``SubmitPaymentNotification``, …; its Body element wraps the business document, which goes
+through the intake — whose ``operation_matches`` step checks the document is of a type that
+operation carries — and the answer is ``<gw:OpResponse>`` with the signed receipt), plus the
+**queries** ``GetNotifications`` and ``LookupPaymentReference`` (banks only;
+``adapters/http/soap_queries.py``). At start-up every operation must be in the WSDL's portType
+with its wrapper elements in the schema, and the WSDL must offer nothing else
+(``check_contract``): a registry entry naming an operation the contract lacks stops start-up.
+
+Partners registered with ``require_wss`` (banks) must sign every request with WS-Security
+(``adapters/http/soap_security.py``): ``wsse:Security`` is then understood, verified against the
+partner's certificate, its signature refused if seen before, and only the verified Body is
+acted on; the answers to them — faults included — are signed with WS-Security too. Faults
+(``adapters/http/soap_answers.py``) follow each SOAP version and carry the signed
+``gw:Rejection``; WS-Security refusals carry the WSS 1.0 fault code.
 
 Before a byte of the body is read: the bearer token of the HTTP ``Authorization`` header
 (``401``), the content type (``415``) and a declared ``Content-Length`` over the limit
@@ -51,37 +61,41 @@ from adapters.http.rest import (
     closing,
     declared_length,
     read_body,
-    retry_after,
 )
+from adapters.http.soap_answers import SoapAnswer, envelope_bytes, fault, wrap
 from adapters.http.soap_envelope import (
-    SOAP12,
     V11,
     V12,
-    MustUnderstandFault,
     SoapFaultError,
     SoapMessage,
+    SoapOperation,
+    SoapOperations,
     SoapVersion,
     action_names,
     read_message,
     sole_element,
     version_of,
 )
-from gateway.documents.receipts import GW_NS
-from gateway.errors import GatewayError, NotFound
-from gateway.numbers import parse_ascii_uint, strip_xml_whitespace
+from adapters.http.soap_queries import QUERY_HANDLERS
+from adapters.http.soap_security import PartnerSecurity
+from gateway.errors import ConfigurationError, Forbidden, GatewayError
 from gateway.partners import Partner
 from gateway.pipeline.exchange import Exchange
-from gateway.pipeline.intake import Answer
 from gateway.settings import Settings
 from gateway.xml.safe_parser import parse_untrusted
 
-AFTER_SEQUENCE_POINTER = "/Envelope/Body/GetNotifications/AfterSequence"
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+XS_NS = "http://www.w3.org/2001/XMLSchema"
 
 
 def router(gateway: Gateway, admission: Admission) -> APIRouter:
     api = APIRouter()
     xsd = (gateway.settings.schemas_dir / "gateway" / "gateway-v1.xsd").read_bytes()
     wsdl = served_wsdl(gateway.settings.schemas_dir / "gateway" / "gateway.wsdl", xsd)
+    operations = SoapOperations.from_registry(gateway.registry)
+    check_contract(wsdl, operations)
+    security = PartnerSecurity(trust=gateway.trust, signer=gateway.signer,
+                               journal=gateway.journal, limits=gateway.limits)
 
     @api.get("/soap")
     async def contract(request: Request) -> Response:
@@ -100,22 +114,39 @@ def router(gateway: Gateway, admission: Admission) -> APIRouter:
         version = V12 if content_type.lower().startswith("application/soap+xml") else V11
         ex = Exchange(body=b"", channel="soap12" if version.is12 else "soap11",
                       authorization=request.headers.get("authorization"))
-        body_read = False
+        body_read = secured = False
         try:
             partner = ex.partner = _admissible(gateway, request)
+            secured = partner.require_wss
             with admission.slot(partner.id):
-                raw, message = await _read_request(gateway, request, version)
+                raw, envelope, message = await _read_request(gateway, request, version,
+                                                             operations, wss=secured)
                 body_read = True
-                if message.operation == "GetNotifications":
-                    return _get_notifications(gateway, request, message)
-                document = sole_element(message.payload, "GW-SOAP-BODY",
-                                        "SubmitDeclaration needs the declaration document")
-                ex.idempotency_header = message.message_id
-                return await _submit(gateway, ex, version, document, raw)
+                payload = await security.verified_operation(envelope, message, partner) \
+                    if secured else message.payload
+                _may_call(partner, message.operation)
+                answer = await _operation(gateway, ex, message, payload, raw)
         except GatewayError as err:
-            return closing(fault(version, gateway.intake.reject(ex, err)), not body_read)
+            answer = fault(version, gateway.intake.reject(ex, err))
+        response = answer.response(security.sign(answer.envelope) if secured else None)
+        return response if body_read else closing(response, True)
 
     return api
+
+
+async def _operation(gateway: Gateway, ex: Exchange, message: SoapMessage,
+                     payload: etree._Element, raw: bytes) -> SoapAnswer:
+    """Run the operation on ``payload`` (the Body's element the caller may act on)."""
+    assert ex.partner is not None
+    operation = message.operation
+    if not operation.submits:
+        body, headers = QUERY_HANDLERS[operation.name](gateway, ex.partner, payload)
+        return SoapAnswer(message.version, envelope_bytes(message.version, body),
+                          headers=headers)
+    document = sole_element(payload, "GW-SOAP-BODY",
+                            f"{operation.name} needs the business document")
+    ex.idempotency_header = message.message_id
+    return await _submit(gateway, ex, message.version, operation, document, raw)
 
 
 def service_address(settings: Settings, request: Request) -> str:
@@ -136,36 +167,46 @@ def _admissible(gateway: Gateway, request: Request) -> Partner:
     return partner
 
 
-async def _read_request(gateway: Gateway, request: Request, version: SoapVersion
-                        ) -> tuple[bytes, SoapMessage]:
-    """The raw body (size limit, deadline) and the strictly read envelope, its declared
-    action checked."""
+def _may_call(partner: Partner, operation: SoapOperation) -> None:
+    if operation.partner_kinds and partner.kind not in operation.partner_kinds:
+        raise Forbidden(f"{operation.name} is offered to partners of kind "
+                        f"{', '.join(sorted(operation.partner_kinds))} only; {partner.id!r} "
+                        f"is of kind {partner.kind!r}")
+
+
+async def _read_request(gateway: Gateway, request: Request, version: SoapVersion,
+                        operations: SoapOperations, *, wss: bool
+                        ) -> tuple[bytes, etree._Element, SoapMessage]:
+    """The raw body (size limit, deadline), the envelope and the strictly read message, its
+    declared action checked."""
     content_type = request.headers.get("content-type", "")
     raw = await read_body(request, gateway.settings)
     envelope = parse_untrusted(raw, gateway.limits).getroot()
-    message = read_message(envelope, version_of(envelope, version))
+    message = read_message(envelope, version_of(envelope, version), operations, wss=wss)
     action = _declared_action(request, version, content_type)
-    if action and not action_names(action, message.operation):
+    if action and not action_names(action, message.operation.name):
         raise SoapFaultError(f"the action {action!r} does not match the Body's operation "
-                             f"{message.operation!r}", code="GW-SOAP-ACTION")
-    return raw, message
+                             f"{message.operation.name!r}", code="GW-SOAP-ACTION")
+    return raw, envelope, message
 
 
 async def _submit(gateway: Gateway, ex: Exchange, version: SoapVersion,
-                  document: etree._Element, raw: bytes) -> Response:
-    """The declaration through the intake (in the caller's admission slot), its answer."""
+                  operation: SoapOperation, document: etree._Element, raw: bytes
+                  ) -> SoapAnswer:
+    """The document through the intake (in the caller's admission slot), its answer."""
     answer = await gateway.intake.submit(Exchange(
         body=raw, channel=ex.channel, id=ex.id,
         received_at=ex.received_at, authorization=ex.authorization,
-        idempotency_header=ex.idempotency_header, document=document))
+        idempotency_header=ex.idempotency_header, document=document,
+        operation=operation.name))
     if not answer.accepted:
         return fault(version, answer)
     headers = {"X-Conversation-ID": answer.conversation_id or ""}
     if answer.duplicate:
         headers["X-Duplicate"] = "true"
-    body = _wrap("SubmitDeclarationResponse", answer.document)
-    return Response(envelope_bytes(version, body), media_type=version.content_type,
-                    headers=headers)
+    return SoapAnswer(version, envelope_bytes(version, wrap(operation.response,
+                                                            answer.document)),
+                      headers=headers)
 
 
 def served_wsdl(wsdl_path: Path, xsd: bytes) -> str:
@@ -177,6 +218,29 @@ def served_wsdl(wsdl_path: Path, xsd: bytes) -> str:
     return wsdl[:start] + schema + wsdl[end:]
 
 
+def check_contract(wsdl: str, operations: SoapOperations) -> None:
+    """The WSDL offers exactly the endpoint's operations, each in both bindings with its
+    request and response elements in the schema; else ``ConfigurationError``."""
+    root = etree.fromstring(wsdl.encode("utf-8"))
+    offered = {op.get("name") for op in root.iterfind(
+        f"{{{WSDL_NS}}}portType/{{{WSDL_NS}}}operation")}
+    elements = {e.get("name") for e in root.iterfind(
+        f"{{{WSDL_NS}}}types/{{{XS_NS}}}schema/{{{XS_NS}}}element")}
+    problems = [f"{op.name} is not in the WSDL's portType" for op in operations
+                if op.name not in offered]
+    problems += [f"the schema lacks gw:{name}" for op in operations
+                 for name in (op.name, op.response) if name not in elements]
+    problems += [f"the WSDL offers {name}, which no message type names as its soap_operation"
+                 for name in sorted(offered - set(operations.names))]
+    for binding in root.iterfind(f"{{{WSDL_NS}}}binding"):
+        bound = {op.get("name") for op in binding.iterfind(f"{{{WSDL_NS}}}operation")}
+        problems += [f"binding {binding.get('name')} lacks {name}"
+                     for name in operations.names if name not in bound]
+    if problems:
+        raise ConfigurationError("the SOAP contract (schemas/gateway/gateway.wsdl) and the "
+                                 "message-type registry disagree: " + "; ".join(problems))
+
+
 def _declared_action(request: Request, version: SoapVersion, content_type: str) -> str:
     if not version.is12:
         return (request.headers.get("soapaction") or "").strip().strip('"')
@@ -186,95 +250,3 @@ def _declared_action(request: Request, version: SoapVersion, content_type: str) 
             return value.strip().strip('"')
     return ""
 
-
-def _get_notifications(gateway: Gateway, request: Request, message: SoapMessage) -> Response:
-    partner = authenticated(gateway, request)
-    payload = message.payload
-    conversation_id = (payload.findtext(f"{{{GW_NS}}}ConversationID") or "").strip()
-    after = after_sequence(payload)
-    found, listed = gateway.journal.conversation_view(conversation_id)
-    if found is None or not partner.may_read(found["partner_id"]):
-        raise NotFound(f"no conversation {conversation_id} for partner {partner.id}")
-    response = etree.Element(f"{{{GW_NS}}}GetNotificationsResponse", nsmap={"gw": GW_NS})
-    etree.SubElement(response, f"{{{GW_NS}}}ConversationID").text = conversation_id
-    etree.SubElement(response, f"{{{GW_NS}}}Status").text = found["status"]
-    for n in listed:
-        if n.seq > after:
-            response.append(etree.fromstring(n.document))
-    return Response(envelope_bytes(message.version, etree.tostring(response)),
-                    media_type=message.version.content_type,
-                    headers={"X-Conversation-ID": conversation_id})
-
-
-def after_sequence(payload: etree._Element) -> int:
-    """``AfterSequence`` (0 when absent): ASCII digits only, at most 9, XML whitespace around."""
-    element = payload.find(f"{{{GW_NS}}}AfterSequence")
-    if element is None:
-        return 0
-    text = "" if len(element) else strip_xml_whitespace(element.xpath("string()"))
-    return parse_ascii_uint(text, 9, name="AfterSequence", pointer=AFTER_SEQUENCE_POINTER)
-
-
-def _wrap(operation: str, signed_document: bytes) -> bytes:
-    inner = signed_document.split(b"?>", 1)[1].lstrip() if signed_document.startswith(b"<?xml") \
-        else signed_document
-    return (f'<gw:{operation} xmlns:gw="{GW_NS}">').encode() + inner + \
-        f"</gw:{operation}>".encode()
-
-
-def envelope_bytes(version: SoapVersion, body: bytes, header: bytes = b"") -> bytes:
-    head = b"<soap:Header>" + header + b"</soap:Header>" if header else b""
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope xmlns:soap="'
-            f'{version.namespace}">').encode() + head + b"<soap:Body>" + body + \
-        b"</soap:Body></soap:Envelope>"
-
-
-def fault(version: SoapVersion, answer: Answer) -> Response:
-    """A SOAP fault of the right version carrying the signed rejection (see the docstring)."""
-    err = answer.error
-    code, status = _fault_code(version, err)
-    reason = _escape(answer.content.get("summary", "rejected"))
-    detail, header = _wrap("Fault", answer.document), b""
-    if isinstance(err, MustUnderstandFault):
-        # 1.2: one NotUnderstood block per block; 1.1 §4.4: errors about header entries travel
-        # in header entries, and a detail would say the Body was processed
-        header, detail = (_not_understood(err), detail) if version.is12 else (detail, b"")
-    if version.is12:
-        body = (f"<soap:Fault><soap:Code><soap:Value>soap:{code}</soap:Value></soap:Code>"
-                f'<soap:Reason><soap:Text xml:lang="en">{reason}</soap:Text></soap:Reason>'
-                ).encode() + (b"<soap:Detail>" + detail + b"</soap:Detail>" if detail else b"")
-    else:
-        body = (f"<soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{reason}"
-                f"</faultstring>").encode() + (b"<detail>" + detail + b"</detail>"
-                                                 if detail else b"")
-    headers = {}
-    if err is not None and err.http_status in (401, 403, 408, 413, 415, 429, 503):
-        status = err.http_status
-    if err is not None and err.retryable:
-        headers["Retry-After"] = retry_after(err)
-    return Response(envelope_bytes(version, body + b"</soap:Fault>", header), status_code=status,
-                    media_type=version.content_type, headers=headers)
-
-
-def _fault_code(version: SoapVersion, err: GatewayError | None) -> tuple[str, int]:
-    """The fault code and HTTP status (SOAP 1.2 HTTP binding: 400 for Sender, else 500)."""
-    if isinstance(err, MustUnderstandFault):
-        return "MustUnderstand", 500
-    if err is None or 400 <= err.http_status < 500:
-        return version.client_code, 400 if version.is12 else 500
-    return version.server_code, 500
-
-
-def _not_understood(err: MustUnderstandFault) -> bytes:
-    """SOAP 1.2 ``NotUnderstood`` header blocks, one per block not understood (§5.4.8)."""
-    blocks = []
-    for name in err.not_understood:
-        block = etree.Element(f"{{{SOAP12}}}NotUnderstood",
-                              nsmap={"soap": SOAP12, "nu": name.namespace})
-        block.set("qname", f"nu:{name.localname}")
-        blocks.append(etree.tostring(block))
-    return b"".join(blocks)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

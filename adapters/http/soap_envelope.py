@@ -1,20 +1,25 @@
 """The SOAP envelope read strictly, as the SOAP 1.1 and 1.2 processing models say.
 
-``read_message(envelope, version)`` turns a parsed envelope into a ``SoapMessage`` (the
-operation, its Body element, the header blocks addressed to this endpoint) or raises a
-``RequestError`` with a stable code and a located problem (path and line):
+``read_message(envelope, version, operations, wss=…)`` turns a parsed envelope into a
+``SoapMessage`` (the operation, its Body element, the header blocks addressed to this endpoint)
+or raises a ``RequestError`` with a stable code and a located problem (path and line):
 
 * ``GW-SOAP-ENVELOPE`` — the Envelope is anything but ``Header? Body``: a second Body, a
   second Header, a Header after the Body, any other element, content after the Body (SOAP 1.2
   forbids it; so does WS-I Basic Profile R1011 for 1.1), or non-whitespace text. A message
   with two Bodies is never processed, neither the first nor the last.
 * ``GW-SOAP-BODY`` — the Body holds anything but exactly one element (text included).
-* ``GW-SOAP-OPERATION`` — the Body's element is not one of ``OPERATIONS``.
+* ``GW-SOAP-OPERATION`` — the Body's element is not one of the endpoint's ``SoapOperations``:
+  a submission operation for every distinct ``soap_operation`` of the message-type registry
+  (``SubmitDeclaration``, ``SubmitPaymentNotification``, …), and the queries
+  (``GetNotifications``, ``LookupPaymentReference``).
 * ``GW-SOAP-HEADER`` — an unqualified header block, text in the Header, or a
   ``mustUnderstand`` value the version does not define (1.1: ``0``/``1``; 1.2: xs:boolean).
 * ``GW-SOAP-MUST-UNDERSTAND`` (``MustUnderstandFault``) — a block addressed to us, marked
-  ``mustUnderstand``, that ``UNDERSTOOD_HEADERS`` does not list for the operation. Rendered as a
-  ``MustUnderstand`` fault (HTTP 500), with ``NotUnderstood`` header blocks in SOAP 1.2.
+  ``mustUnderstand``, that the operation does not understand (``SoapOperation.understands``:
+  WS-Addressing; ``wsse:Security`` too when the endpoint verifies WS-Security for the caller,
+  i.e. for a partner registered with ``require_wss``). Rendered as a ``MustUnderstand`` fault
+  (HTTP 500), with ``NotUnderstood`` header blocks in SOAP 1.2.
 * ``GW-SOAP-ADDRESSING`` — a WS-Addressing block repeated, an ``Action`` naming another
   operation, or a ``ReplyTo``/``FaultTo`` that is not the anonymous address (the answer always
   travels back on the same HTTP exchange).
@@ -26,13 +31,14 @@ and 1.2's ``none``, are not ours: they are neither processed nor checked for mus
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from lxml import etree
 
 from gateway.documents.receipts import GW_NS
 from gateway.errors import MalformedXml, Problem, RequestError, trim_value
+from gateway.message_types import MessageType
 from gateway.numbers import strip_xml_whitespace
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -40,11 +46,10 @@ SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://www.w3.org/2005/08/addressing"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 ACTION_PREFIX = "urn:customs-gateway:v1:"
-OPERATIONS = ("SubmitDeclaration", "GetNotifications")
 
 WSA_ANONYMOUS = f"{WSA}/anonymous"
 WSA_NONE = f"{WSA}/none"
-WSSE_SECURITY = f"{{{WSSE}}}Security"       # understood once an operation verifies it
+WSSE_SECURITY = f"{{{WSSE}}}Security"       # understood where WS-Security is verified
 #: WS-Addressing blocks this endpoint reads (MessageID: the idempotency key; Action: checked
 #: against the operation; ReplyTo/FaultTo: must be anonymous) or may safely ignore (To, From,
 #: RelatesTo: the answer goes back on the same HTTP exchange whatever they say).
@@ -52,13 +57,66 @@ ADDRESSING = frozenset(f"{{{WSA}}}{name}" for name in (
     "MessageID", "Action", "To", "From", "ReplyTo", "FaultTo", "RelatesTo"))
 _SINGLE_ADDRESSING = ADDRESSING - {f"{{{WSA}}}RelatesTo"}
 
-#: Header blocks each operation understands (Clark names). A block addressed to us and marked
-#: mustUnderstand that its operation does not list is a MustUnderstand fault. Extend per
-#: operation: e.g. an operation that verifies WS-Security adds ``WSSE_SECURITY``.
-UNDERSTOOD_HEADERS: Mapping[str, frozenset[str]] = {
-    "SubmitDeclaration": ADDRESSING,
-    "GetNotifications": ADDRESSING,
-}
+
+
+@dataclass(frozen=True)
+class SoapOperation:
+    """One operation of the endpoint: its name (the Body's element), what it carries, who may
+    call it and which header blocks it understands."""
+
+    name: str
+    submits: bool                    # the Body's element wraps a business document (intake)
+    #: header blocks it processes (Clark names); a mandatory block for us that is not listed
+    #: is a MustUnderstand fault
+    understood: frozenset[str] = ADDRESSING
+    partner_kinds: frozenset[str] = frozenset()      # who may call it (empty: every partner)
+
+    @property
+    def response(self) -> str:
+        """The local name of its answer's wrapper element (document/literal wrapped)."""
+        return f"{self.name}Response"
+
+    def understands(self, *, wss: bool) -> frozenset[str]:
+        """The blocks understood when the caller's WS-Security is (``wss``) or is not verified:
+        ``wsse:Security`` is understood exactly when the endpoint verifies it."""
+        return self.understood | {WSSE_SECURITY} if wss else self.understood
+
+
+#: The operations that are not submissions: reading a conversation, a bank's reference look-up.
+QUERIES = (SoapOperation("GetNotifications", submits=False),
+           SoapOperation("LookupPaymentReference", submits=False,
+                         partner_kinds=frozenset({"bank"})))
+
+
+@dataclass(frozen=True)
+class SoapOperations:
+    """The endpoint's operations: one submission per distinct ``soap_operation`` of the
+    message-type registry (in registry order), then the queries."""
+
+    by_name: Mapping[str, SoapOperation] = field(default_factory=dict)
+
+    @classmethod
+    def from_registry(cls, message_types: Iterable[MessageType],
+                      queries: Sequence[SoapOperation] = QUERIES) -> SoapOperations:
+        names = dict.fromkeys(mt.soap_operation for mt in message_types if mt.soap_operation)
+        operations = [SoapOperation(name, submits=True) for name in names]
+        clash = {op.name for op in operations} & {q.name for q in queries}
+        if clash:
+            raise ValueError(f"message types name query operations as soap_operation: {clash}")
+        return cls({op.name: op for op in [*operations, *queries]})
+
+    def __getitem__(self, name: str) -> SoapOperation:
+        return self.by_name[name]
+
+    def __iter__(self) -> Iterator[SoapOperation]:
+        return iter(self.by_name.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.by_name
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.by_name)
 
 
 @dataclass(frozen=True)
@@ -109,7 +167,7 @@ class SoapMessage:
     """What this endpoint acts on: the operation, its Body element, the blocks for us."""
 
     version: SoapVersion
-    operation: str
+    operation: SoapOperation
     payload: etree._Element
     headers: tuple[etree._Element, ...]          # header blocks addressed to this endpoint
 
@@ -135,16 +193,19 @@ def version_of(envelope: etree._Element, expected: SoapVersion) -> SoapVersion:
     return expected
 
 
-def read_message(envelope: etree._Element, version: SoapVersion) -> SoapMessage:
-    """The envelope checked (structure, mustUnderstand, addressing), as a ``SoapMessage``."""
+def read_message(envelope: etree._Element, version: SoapVersion, operations: SoapOperations,
+                 *, wss: bool = False) -> SoapMessage:
+    """The envelope checked (structure, mustUnderstand, addressing), as a ``SoapMessage``;
+    ``wss``: the endpoint verifies the caller's WS-Security (``wsse:Security`` understood)."""
     header, body = envelope_parts(envelope, version)
     payload = body_element(body)
-    operation = operation_of(payload)
+    operation = operations[operation_of(payload, operations)]
     blocks, mandatory = header_blocks(header, version)
-    not_understood = [b for b in mandatory if b.tag not in UNDERSTOOD_HEADERS[operation]]
+    understood = operation.understands(wss=wss)
+    not_understood = [b for b in mandatory if b.tag not in understood]
     if not_understood:
         raise MustUnderstandFault(not_understood)
-    check_addressing(blocks, operation)
+    check_addressing(blocks, operation.name)
     return SoapMessage(version, operation, payload, blocks)
 
 
@@ -183,11 +244,11 @@ def sole_element(parent: etree._Element, code: str, message: str) -> etree._Elem
     return children[0]
 
 
-def operation_of(payload: etree._Element) -> str:
+def operation_of(payload: etree._Element, operations: SoapOperations) -> str:
     name = etree.QName(payload)
-    if name.namespace != GW_NS or name.localname not in OPERATIONS:
+    if name.namespace != GW_NS or name.localname not in operations:
         raise SoapFaultError(f"unknown operation {name.localname!r}; this service offers "
-                             f"{', '.join(OPERATIONS)}", code="GW-SOAP-OPERATION")
+                             f"{', '.join(operations.names)}", code="GW-SOAP-OPERATION")
     return name.localname
 
 

@@ -19,7 +19,11 @@ Towards the gateway it acts as the bank: ``signed_soap_request(document)`` wraps
 
 Keys: the bank's ``var/keys/bank-demo.key``/``.crt`` and the gateway's ``var/keys/gateway.crt``
 (``gateway keys init``). Serve it on its own uvicorn server with
-``adapters.local_server.serve_in_thread(stand_in.app(), port)``.
+``adapters.local_server.serve_in_thread(stand_in.app(), port)``, or mount its ``router()`` on
+the gateway's app, as the sandbox does (``adapters/http/app.py``: the gateway's ``ACK`` pushes
+to ``bank-demo`` reach it there). What it received is kept in ``bank_ledger`` (in memory, or
+an SQLite file shared by the workers of a sandbox). Without a ``public_url`` its WSDL names the
+socket the request came in on.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from lxml import etree
 
+from adapters.standins.bank_ledger import BankAcknowledgements
 from gateway.errors import GatewayError, InvalidMessage, MalformedXml, SignatureInvalid
 from gateway.settings import PROJECT_HOME, Settings
 from gateway.signing.keys import SigningKey, TrustStore
@@ -76,22 +81,28 @@ class SignedSoapRequest:
 class BankStandIn:
     """The demo bank's SOAP service and its client-side signing, with one key each way."""
 
-    def __init__(self, key: SigningKey, gateway_trust: TrustStore, public_url: str, *,
+    def __init__(self, key: SigningKey, gateway_trust: TrustStore, public_url: str = "", *,
                  clock: Callable[[], dt.datetime] = utc_now,
-                 limits: XmlLimits | None = None) -> None:
+                 limits: XmlLimits | None = None,
+                 store: BankAcknowledgements | None = None) -> None:
         self._signer = XmlSigner(key)
         self._trust = gateway_trust
         self.public_url = public_url.rstrip("/")
         self._clock = clock
         self._limits = limits or XmlLimits(max_bytes=4 * 1024 * 1024)
-        wsdl = WSDL_PATH.read_text(encoding="utf-8")
-        self._wsdl = wsdl.replace('location="{address}"',
-                                  f'location="{self.public_url}/bank/soap"').encode()
-        self._schema = _inline_schema(self._wsdl)
-        self.acknowledgements: dict[str, dict[str, Any]] = {}     # by MessageId
+        self._wsdl_template = WSDL_PATH.read_text(encoding="utf-8")
+        self._schema = _inline_schema(self._wsdl_template.encode())
+        self.store = store or BankAcknowledgements()           # by MessageId
+
+    def wsdl(self, base_url: str = "") -> bytes:
+        """The WSDL, its soap:address the public URL (else ``base_url``) + ``/bank/soap``."""
+        base = self.public_url or base_url.rstrip("/")
+        return self._wsdl_template.replace('location="{address}"',
+                                           f'location="{base}/bank/soap"').encode()
 
     @classmethod
-    def from_settings(cls, settings: Settings, public_url: str, **kwargs: Any) -> BankStandIn:
+    def from_settings(cls, settings: Settings, public_url: str = "",
+                      **kwargs: Any) -> BankStandIn:
         """The demo bank with the keys ``gateway keys init`` generated."""
         keys = settings.keys_dir
         trust = TrustStore()
@@ -111,8 +122,8 @@ class BankStandIn:
         api = APIRouter()
 
         @api.get("/bank/soap")
-        async def wsdl() -> Response:
-            return Response(self._wsdl, media_type="text/xml; charset=utf-8")
+        async def wsdl(request: Request) -> Response:
+            return Response(self.wsdl(_socket_url(request)), media_type="text/xml; charset=utf-8")
 
         @api.post("/bank/soap")
         async def soap(request: Request) -> Response:
@@ -121,8 +132,7 @@ class BankStandIn:
 
         @api.get("/bank/acknowledgements")
         async def listing() -> Response:
-            return Response(json.dumps(list(self.acknowledgements.values())),
-                            media_type="application/json")
+            return Response(json.dumps(self.store.listing()), media_type="application/json")
 
         return api
 
@@ -149,9 +159,6 @@ class BankStandIn:
             raise InvalidMessage(f"AcknowledgePayments is not valid: line {error.line}: "
                                  f"{error.message}", code="GW-XSD-INVALID")
         message_id = document.findtext(_b("MessageId")) or ""
-        if message_id in self.acknowledgements:            # a retry: the first answer again
-            self.acknowledgements[message_id]["repeats"] += 1
-            return self.acknowledgements[message_id]
         record = {
             "ack_id": f"ACK-{uuid.uuid4().hex[:16].upper()}", "message_id": message_id,
             "received_at": self._clock().isoformat(timespec="milliseconds"),
@@ -162,8 +169,7 @@ class BankStandIn:
                               "reason": t.findtext(_b("Reason"))}
                              for t in document.iterfind(_b("Transaction"))],
         }
-        self.acknowledgements[message_id] = record
-        return record
+        return self.store.keep(record)          # a retry: the first record (and AckId) again
 
     def _fault(self, namespace: str, err: GatewayError) -> bytes:
         code = fault_code(err) if isinstance(err, SignatureInvalid) else None
@@ -206,6 +212,13 @@ class BankStandIn:
             headers["Content-Type"] += f'; action="{action}"'
         return SignedSoapRequest(
             etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"), headers)
+
+
+def _socket_url(request: Request) -> str:
+    """``http://IP:PORT`` of the socket the request came in on (never a request header)."""
+    host, port = request.scope.get("server") or ("127.0.0.1", None)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}{f':{port}' if port else ''}"
 
 
 def _soap_namespace(envelope: etree._Element) -> str:

@@ -29,7 +29,8 @@ It refuses, in this order, with stable codes:
     GW-WSS-HEADER        two Security headers for us, two signatures or tokens, an element
                          the profile does not know inside the header (UsernameToken, ...)
     GW-WSS-TIMESTAMP     no Timestamp, a malformed one, Created in the future beyond the skew,
-                         Expires past, Expires not after Created                          (401)
+                         Expires past, Expires not after Created, Created older than
+                         ``max_age_seconds`` (when given)                                  (401)
     GW-SIGNATURE-*       the signature itself (``dsig_profile``, ``xmldsig``, ``keys``): profile,
                          algorithms (SHA-1 included), digests, duplicate Ids, the certificate
                          not trusted for ``owner`` or not valid at ``now``
@@ -40,7 +41,8 @@ It refuses, in this order, with stable codes:
 
 Every class is a ``SignatureInvalid``; ``fault_code`` names the WSS 1.0 fault (wsse:FailedCheck,
 wsse:MessageExpired, ...) a SOAP endpoint answers each one with. Replays inside the Timestamp's
-lifetime are not detected here: ``VerifiedSoap.replay_key`` is what a caller keeps to refuse them.
+lifetime are not detected here: ``VerifiedSoap.replay_key`` is what a caller keeps (until
+``VerifiedSoap.replayable_until``) to refuse them, with ``MessageReplayed`` (``GW-WSS-REPLAY``).
 """
 
 from __future__ import annotations
@@ -69,9 +71,9 @@ from gateway.signing.keys import TrustedCertificate, TrustStore
 from gateway.signing.xmldsig import VerifiedReferences, XmlSigner, verify_references
 from gateway.xml.safe_parser import XmlLimits
 
-__all__ = ["SOAP11", "SOAP12", "SignatureWrapping", "TimestampRefused", "VerifiedSoap",
-           "WSSE_NS", "WSU_NS", "WsSecurityInvalid", "WsSecurityMissing", "fault_code",
-           "secure_envelope", "verify_envelope"]
+__all__ = ["SOAP11", "SOAP12", "MessageReplayed", "SignatureWrapping", "TimestampRefused",
+           "VerifiedSoap", "WSSE_NS", "WSU_NS", "WsSecurityInvalid", "WsSecurityMissing",
+           "fault_code", "secure_envelope", "verify_envelope"]
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -108,6 +110,13 @@ class TimestampRefused(SignatureInvalid):
     http_status = 401
 
 
+class MessageReplayed(SignatureInvalid):
+    """A signature the receiver has accepted before, within its lifetime: a replay."""
+
+    code = "GW-WSS-REPLAY"
+    http_status = 401
+
+
 class SignatureWrapping(SignatureInvalid):
     """The signed Body (or Timestamp) is not the one the envelope presents."""
 
@@ -133,6 +142,13 @@ class VerifiedSoap:
     @property
     def owner(self) -> str:
         return self.signer.owner
+
+    def replayable_until(self, max_age_seconds: int | None = None) -> dt.datetime:
+        """Until when a copy of this message would still verify (``verify_envelope`` with the
+        same ``max_age_seconds``): how long a receiver keeps ``replay_key``."""
+        if max_age_seconds is None:
+            return self.expires
+        return min(self.expires, self.created + dt.timedelta(seconds=max_age_seconds))
 
     @property
     def key_id(self) -> str:
@@ -186,11 +202,14 @@ def secure_envelope(envelope: etree._Element, signer: XmlSigner, *, ttl_seconds:
 
 def verify_envelope(envelope: etree._Element, trust: TrustStore, *, owner: str,
                     now: dt.datetime, max_skew_seconds: int = 300,
+                    max_age_seconds: int | None = None,
                     limits: XmlLimits = _LIMITS) -> VerifiedSoap:
     """Verify the WS-Security signature of ``envelope`` (left unchanged); return what it signs.
 
     ``owner`` is the partner the message must come from (its certificate in ``trust``, valid at
-    ``now``); ``max_skew_seconds`` is how far ahead of ``now`` a Created time may be.
+    ``now``); ``max_skew_seconds`` is how far ahead of ``now`` a Created time may be;
+    ``max_age_seconds`` (if given) how long after its Created time a message is still accepted,
+    whatever its Expires says (a sender's far-off Expires does not keep it fresh for ever).
     """
     namespace = _namespace(envelope, malformed=True)
     body = _body(envelope, namespace, malformed=True)
@@ -202,7 +221,7 @@ def verify_envelope(envelope: etree._Element, trust: TrustStore, *, owner: str,
     timestamp_id = _covered(verified, timestamp, "Timestamp",
                             "the Timestamp of the wsse:Security header")
     created, expires = _fresh(verified.element(timestamp_id, tag=TIMESTAMP), _utc(now),
-                              max_skew_seconds)
+                              max_skew_seconds, max_age_seconds)
     signature_value = (signature.findtext(f"{{{DS}}}SignatureValue") or "").encode("ascii")
     return VerifiedSoap(verified.element(body_id, tag=body.tag), verified.signer, created,
                         expires, namespace, hashlib.sha256(b"".join(signature_value.split()))
@@ -316,8 +335,8 @@ def _covered(verified: VerifiedReferences, element: etree._Element, what: str,
                             "Timestamp must be signed", code="GW-WSS-COVERAGE")
 
 
-def _fresh(timestamp: etree._Element, now: dt.datetime, max_skew_seconds: int
-           ) -> tuple[dt.datetime, dt.datetime]:
+def _fresh(timestamp: etree._Element, now: dt.datetime, max_skew_seconds: int,
+           max_age_seconds: int | None = None) -> tuple[dt.datetime, dt.datetime]:
     """Created and Expires of the (verified) Timestamp, checked against ``now``."""
     children = list(timestamp)
     if [c.tag for c in children] != [_CREATED, _EXPIRES] or any(
@@ -334,6 +353,9 @@ def _fresh(timestamp: etree._Element, now: dt.datetime, max_skew_seconds: int
     if expires <= now:
         raise TimestampRefused(f"the message expired at {_format(expires)} (now "
                                f"{_format(now)})")
+    if max_age_seconds is not None and created + dt.timedelta(seconds=max_age_seconds) <= now:
+        raise TimestampRefused(f"the message was created at {_format(created)}, more than "
+                               f"{max_age_seconds} s ago (now {_format(now)}): sign it again")
     return created, expires
 
 

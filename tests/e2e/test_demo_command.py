@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -17,7 +18,9 @@ GATEWAY = PROJECT_HOME / ".venv" / "bin" / "gateway"
 
 def test_demo_command_runs_every_step_successfully(
         settings: Settings, rabbitmq: str, tmp_path: Path) -> None:
-    """``gateway demo`` exits 0 and reports ``5/5 steps did what they should``."""
+    """``gateway demo`` exits 0 and reports ``10/10 steps did what they should``: the declaration
+    flow, then flow F2 (duties, the bank's look-up and camt.054 over SOAP with WS-Security, the
+    broker's PAY, the ACK at the bank, the release)."""
     var_dir = tmp_path / "var"
     env = {**os.environ, "GATEWAY_VAR_DIR": str(var_dir),
            "GATEWAY_AMQP_PREFIX": settings.amqp_prefix, "GATEWAY_AMQP_URL": rabbitmq}
@@ -26,10 +29,17 @@ def test_demo_command_runs_every_step_successfully(
                           text=True, timeout=120)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    assert "5/5 steps did what they should" in done.stdout, output
-    table = [line for line in done.stdout.splitlines() if line[:2].strip().isdigit()]
-    assert len(table) == 5 and all(" OK (" in line for line in table), output
+    assert "10/10 steps did what they should" in done.stdout, output
+    table = [line for line in done.stdout.splitlines() if re.match(r"\d+ +\S", line)]
+    assert len(table) == 10 and all(" OK (" in line for line in table), output
     assert "ACC,CTL,TAX,RES" in table[0] and "ACC,CTL,TAX,RES" in table[1]
     assert "REJ" in table[4]
+    duties, look_up, camt, ack, release = table[5:]
+    reference = duties.split("; ")[-1].split()[0]
+    assert reference.startswith("RF") and " MKD due" in duties, duties
+    assert "valid, open," in look_up and "both signatures verified" in look_up
+    assert "partly, matched; broker's PAY: paid" in camt and " soap12 " in camt
+    assert "bank-demo received partly, matched" in ack
+    assert release.rstrip().endswith(")") and "ACC,CTL,TAX,PAY" in release
     assert (var_dir / "demo" / "journal.db").exists(), "the demo journals under GATEWAY_VAR_DIR"
     assert (var_dir / "keys" / "gateway.key").exists()

@@ -211,11 +211,17 @@ def test_conversation_hidden_from_other_broker(
 
 
 def get_notifications_soap(running: RunningGateway, token: str, conversation_id: str,
-                           version: str) -> httpx.Response:
+                           version: str, *, signed_by_bank: bool = False) -> httpx.Response:
+    """GetNotifications over SOAP; ``signed_by_bank``: with the bank's WS-Security signature
+    (bank-demo is registered with require_wss: unsigned, it would be refused before reading)."""
     body = (f'<gw:GetNotifications xmlns:gw="{GW_NS}"><gw:ConversationID>{conversation_id}'
             f"</gw:ConversationID></gw:GetNotifications>").encode()
-    return httpx.post(f"{running.base_url}/soap",
-                      content=envelope(SOAP11 if version == "soap11" else SOAP12, body),
+    content = envelope(SOAP11 if version == "soap11" else SOAP12, body)
+    if signed_by_bank:
+        from adapters.standins.bank import BankStandIn
+
+        content = BankStandIn.from_settings(running.settings).signed_soap_request(content).body
+    return httpx.post(f"{running.base_url}/soap", content=content,
                       headers=headers_for(version, token, "GetNotifications"), timeout=30)
 
 
@@ -235,7 +241,7 @@ def test_conversation_hidden_from_every_non_owner_over_rest_and_soap(
             assert "released" not in response.text and "<gw:Notification" not in response.text
     for version in ("soap11", "soap12"):
         response = get_notifications_soap(sandbox_server, tokens[reader], conversation_id,
-                                          version)
+                                          version, signed_by_bank=reader == "bank-demo")
         assert rejection_code(fault_rejection(response, version)) == "GW-NOT-FOUND"
         assert "<gw:Notification " not in response.text
 
