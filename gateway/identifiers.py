@@ -11,6 +11,7 @@ three are checked with python-stdnum (``stdnum.iso11649``, ``stdnum.iban``, ``st
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 
@@ -77,6 +78,7 @@ def creditor_reference_for(number: str) -> str:
 creditor_reference = creditor_reference_for
 
 
+@functools.lru_cache(maxsize=8192)     # a bank file asks for each of its references twice
 def is_valid_creditor_reference(reference: str) -> bool:
     """An ISO 11649 ``RF…`` reference with valid check digits (spaces and case ignored)."""
     return bool(iso11649.is_valid(reference))

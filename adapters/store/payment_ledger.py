@@ -15,8 +15,8 @@ The bound ledger caches the assessments it read or wrote for the rest of its tra
 (they are held, so nobody else changes them meanwhile), reads which of a file's transactions
 are recorded already in one query (``preload_payments``, after the hold: a twin file paying
 the same assessments has committed by then), and keeps its writes until the work is done
-(``flush``: one multi-row upsert of the assessments in reference order, one multi-row insert
-of the payments, one of the parked payments). A twin file that recorded one of the same
+(``flush``: one batched upsert of the assessments in reference order, one batched insert of
+the payments, one of the parked payments). A twin file that recorded one of the same
 transactions without holding what this one holds (a parked payment) is caught by the insert:
 ``ON CONFLICT DO NOTHING`` waits for the twin's commit and writes fewer rows than kept, so
 the ledger raises ``WriteConflict`` and the journal runs the whole operation again — where the
@@ -119,7 +119,7 @@ _ASSESSMENT_INSERT = _insert("assessments", _ASSESSMENT_COLUMNS)
 _ASSESSMENT_UPSERT = (" ON CONFLICT (reference) DO UPDATE SET "
                       + ", ".join(f"{c} = excluded.{c}" for c in _ASSESSMENT_COLUMNS[1:]))
 _PAYMENT_INSERT = _insert("payments", _PAYMENT_COLUMNS)
-_PAYMENT_TAIL = " ON CONFLICT (bank, bank_reference) DO NOTHING RETURNING id"
+_PAYMENT_TAIL = " ON CONFLICT (bank, bank_reference) DO NOTHING"
 _SAVE_PAYMENT = ("UPDATE payments SET "
                  + ", ".join(f"{c} = ?" for c in _PAYMENT_COLUMNS[1:]) + " WHERE id = ?")
 _PARKED_INSERT = _insert("parked_payments", _PARKED_COLUMNS)
@@ -148,8 +148,8 @@ class SqlPaymentLedger:
     """``gateway.flows.payments.ledger.PaymentLedger`` on the writer's cursor.
 
     Writes are kept until the work is done (``flush``, called by the journal's transaction
-    before it commits) and then written in multi-row statements: a 1,000-payment file is a
-    handful of statements, not thousands of round trips. Reads see the kept writes: the
+    before it commits) and then written in batches (``insert_rows``): a 1,000-payment file is a
+    handful of pipelined statements, not thousands of round trips. Reads see the kept writes: the
     assessments and the new payments come from the cache, and a query of the tables
     (``current_assessment``, ``applied_payments``) writes what is kept first.
     """
@@ -276,8 +276,8 @@ class SqlPaymentLedger:
                     [_values(a, _ASSESSMENT_COLUMNS) for a in dirty], _ASSESSMENT_UPSERT)
         written = insert_rows(self.d, self.cur, _PAYMENT_INSERT,
                               [_values(p, _PAYMENT_COLUMNS) for p in new], _PAYMENT_TAIL)
-        if len(written) != len(new):
-            raise WriteConflict(f"{len(new) - len(written)} bank transaction(s) recorded by "
+        if written != len(new):
+            raise WriteConflict(f"{len(new) - written} bank transaction(s) recorded by "
                                 f"another transaction meanwhile")
         insert_rows(self.d, self.cur, _PARKED_INSERT,
                     [_values(p, _PARKED_COLUMNS) for p in parked])

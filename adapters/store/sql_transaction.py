@@ -9,8 +9,9 @@ it goes with are one transaction.
 Conversation rows are held while a transaction uses them (PostgreSQL: ``FOR UPDATE``, taken in
 conversation id order; SQLite: the writer holds the database), so a notification's ``seq`` never
 races. Notifications are stored in batches (``add_notifications``: a bank file's 1,000 ``PAY``
-notices are three queries and one multi-row insert), and a flow's port may defer its own writes
-to the end of the work (``Deferred.flush``, called by ``finish``) to write them the same way.
+notices are three queries and one batched insert, ``insert_rows``), and a flow's port may defer
+its own writes to the end of the work (``Deferred.flush``, called by ``finish``) to write them
+the same way.
 
 A batch checks first what it must not write twice (a notification's source, a bank's
 transaction) and then writes. Should another transaction have written one of those rows between
@@ -29,9 +30,6 @@ from typing import Any, Protocol, runtime_checkable
 from adapters.store.dialect import Dialect
 from gateway.pipeline.exchange import utc_now_iso
 from gateway.ports import Notification, OutboundMessage
-
-#: parameters in one multi-row statement at most (SQLite allows 32,766; PostgreSQL 65,535)
-MAX_PARAMETERS = 8_000
 
 
 class WriteConflict(Exception):
@@ -121,8 +119,8 @@ class SqlTransaction:
             history.append((n.conversation_id, n.created_at, f"notification.{n.kind}",
                             {"notification_id": n.id, "seq": seq, **n.summary}))
         written = insert_rows(d, cur, _NOTIFICATION_INSERT, rows, _NOTIFICATION_TAIL)
-        if len(written) != len(rows):
-            raise WriteConflict(f"{len(rows) - len(written)} notification source(s) stored by "
+        if written != len(rows):
+            raise WriteConflict(f"{len(rows) - written} notification source(s) stored by "
                                 f"another transaction meanwhile")
         add_history(d, cur, history)
         return seqs
@@ -156,27 +154,21 @@ class SqlTransaction:
 _NOTIFICATION_INSERT = (
     "INSERT INTO notifications (id, conversation_id, partner_id, seq, kind, created_at,"
     " source_id, document, summary, callback_url, push_state, push_next_at)")
-_NOTIFICATION_TAIL = " ON CONFLICT (source_id) DO NOTHING RETURNING id"
+_NOTIFICATION_TAIL = " ON CONFLICT (source_id) DO NOTHING"
 
 
 def insert_rows(d: Dialect, cur: Any, head: str, rows: Sequence[Sequence[Any]],
-                tail: str = "") -> list[tuple[Any, ...]]:
-    """``head VALUES (…), (…) … tail`` for ``rows``, in as few statements as the parameter
-    limit allows; the rows a ``RETURNING`` tail returned (else none). Rows are inserted in
-    the order given (serial keys — an outbox ``seq``, a history ``id`` — follow it)."""
+                tail: str = "") -> int:
+    """``head VALUES (?, …) tail`` for each of ``rows``, in one ``executemany`` (PostgreSQL:
+    pipelined, one prepared statement — cheaper than a multi-row ``VALUES`` whose thousands of
+    placeholders the driver parses in Python); how many rows it wrote (an ``ON CONFLICT DO
+    NOTHING`` tail skips some). Rows are inserted in the order given (serial keys — an outbox
+    ``seq``, a history ``id`` — follow it)."""
     if not rows:
-        return []
-    width = len(rows[0])
-    per_statement = max(1, MAX_PARAMETERS // width)
-    one = "(" + ",".join("?" * width) + ")"
-    returned: list[tuple[Any, ...]] = []
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start:start + per_statement]
-        cur.execute(d.sql(f"{head} VALUES {','.join([one] * len(chunk))}{tail}"),
-                    [value for row in chunk for value in row])
-        if "RETURNING" in tail:
-            returned.extend(tuple(row) for row in cur.fetchall())
-    return returned
+        return 0
+    values = "(" + ",".join("?" * len(rows[0])) + ")"
+    cur.executemany(d.sql(f"{head} VALUES {values}{tail}"), rows)
+    return int(cur.rowcount)
 
 
 def add_history(d: Dialect, cur: Any, events: Sequence[tuple[str, str, str, dict[str, Any]]]

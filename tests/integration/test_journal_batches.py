@@ -1,6 +1,6 @@
 """Batched writes of the journal (SQLite and PostgreSQL): notifications and the payments ledger.
 
-A bank file's 1,000 payments are written in a handful of multi-row statements
+A bank file's 1,000 payments are written in a handful of batched statements
 (``add_notifications``; the payments ledger keeps its writes until the work is done). These
 tests hold the batches to the guarantees of the row-by-row writes: seqs follow on without a
 gap per conversation, a notification's source and a bank's transaction are stored once, a
@@ -107,9 +107,9 @@ def test_batch_of_notifications_numbers_each_conversation_without_gaps(
     assert [e["seq"] for e in history] == [2, 3]
 
 
-def test_batch_of_notifications_larger_than_one_statement_is_stored_whole(
+def test_large_batch_of_notifications_is_stored_whole_in_its_order(
         journal: SqlJournal) -> None:
-    """1,500 notifications (more parameters than one statement takes) get seqs 1 … 1,500."""
+    """1,500 notifications of one conversation get seqs 1 … 1,500 in the order given."""
     conversation_id = conversation(journal)
     batch = [notification(conversation_id) for _ in range(1_500)]
     seqs = run(journal.transaction(lambda tx: tx.add_notifications([(n, None) for n in batch])))
