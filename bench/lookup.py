@@ -52,7 +52,7 @@ from lxml import etree  # noqa: E402
 from adapters.local_server import wait_until_ready  # noqa: E402
 from adapters.setup_keys import init_keys, load_demo_tokens  # noqa: E402
 from bench import wrk  # noqa: E402
-from bench.run import closed_loop, machine, percentile  # noqa: E402
+from bench.run import closed_loop, machine, percentile, wait_for_idle  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 from gateway.signing.keys import SigningKey, TrustStore  # noqa: E402
 from gateway.signing.wssecurity import SOAP11, secure_envelope, verify_envelope  # noqa: E402
@@ -204,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(closed_loop("127.0.0.1", args.port, tokens["broker-alpha"], bodies, 16))
         references = assessed_references(journal, args.assessments)
         print(f"  {len(references)} assessments (distinct RF references) in the ledger")
+        idle = wait_for_idle(120)          # the stand-ins' decisions and pushes are done
+        print(f"  CPU idle over 5 s before the look-ups: {100 * idle:.0f} %")
         signer = XmlSigner(SigningKey.load(settings.keys_dir / "bank-demo.key",
                                            settings.keys_dir / "bank-demo.crt"))
         warm = [signed_lookup(signer, f"RF{marker}{i}") for i in range(200)]   # invalid refs

@@ -15,6 +15,11 @@ header (``gateway/signing/wssecurity.py``). ``PartnerSecurity.verified_operation
    signature digested): the endpoint acts on that and on nothing else of the envelope, so a
    forged Body next to a signed one moved elsewhere (signature wrapping) is never read.
 
+The signature covers the Body and the Timestamp only: header blocks beside them (WS-Addressing)
+are not signed. The only one the gateway reads, ``wsa:MessageID``, is a fallback idempotency
+key — a camt.054 is keyed by its own (signed) ``GrpHdr/MsgId`` — and a copy of a signed message
+under another ``MessageID`` is still the same signature, refused as a replay.
+
 ``sign`` puts the gateway's own WS-Security signature on an answer (``secure_envelope`` with the
 gateway's key: Timestamp, certificate token, signature over Body and Timestamp) — receipts,
 look-up answers and faults alike, on top of the enveloped signature the documents inside carry.
