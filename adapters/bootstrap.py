@@ -3,7 +3,10 @@
 ``build_gateway(settings)`` reads and compiles everything once (schemas, mappings, keys,
 partner registry, routes, topology) and returns a ``Gateway`` whose ``start()`` runs the
 background work on the current event loop: the outbox relay, the event consumers and the
-push deliverer — plus, in sandbox mode, the stand-in partners. Nothing here runs at import.
+push deliverer, the AMQP intake of other customs administrations' CD messages and the links
+to them (``config/link.toml``) — plus, in sandbox mode, the stand-in partners. Nothing here
+runs at import. Every config file is the deployment's (``Settings.config_file``: its own
+folder's, else the shared one), so a second country is a folder of data.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 import structlog
 
 from adapters.amqp.event_consumer import EventConsumer
+from adapters.amqp.intake_consumer import CustomsIntakeConsumer
+from adapters.amqp.link import CustomsLink
 from adapters.amqp.relay import OutboxRelay
 from adapters.amqp.topology import Names, connect, declare
 from adapters.observability import PrometheusMetrics
@@ -29,6 +34,7 @@ from adapters.store.licence_store import LicenceStoreSql
 from adapters.store.payment_ledger import PaymentLedgerStore
 from adapters.store.sqlite_journal import SqliteJournal, sqlite_path
 from adapters.store.wss_replays import ReplayStore
+from gateway.administrations import Administration, LinkConfig
 from gateway.bus_topology import Topology
 from gateway.canonical.kinds import CanonicalKinds, default_kinds
 from gateway.canonical.licensing_rules import LicensingRequirements
@@ -104,6 +110,10 @@ class Gateway:
     events: dict[str, tuple[ConsumerSpec, EventService]]     # consumer name -> spec, service
     limits: XmlLimits
     payments: PaymentIntake | None = None      # flow F2: matching, also for `gateway parked`
+    administration: Administration | None = None   # flow F4: who we are (administration.toml)
+    link: LinkConfig = field(default_factory=LinkConfig)   # flow F4: the other administrations
+    customs_intake: CustomsIntakeConsumer | None = None
+    links: list[CustomsLink] = field(default_factory=list)
     relay: OutboxRelay | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
     pusher: PushDeliverer | None = None
@@ -141,8 +151,10 @@ class Gateway:
             prepare=lambda channel: declare(channel, self.topology, self.names))
             for spec, service in self.events.values()]
         self.intake.after_commit = self.relay.wake
+        self._customs_link()
         await self.declare_topology()
-        self.background = [self.relay, *self.consumers, self.pusher]
+        self.background = [self.relay, *self.consumers, self.pusher,
+                           *([self.customs_intake] if self.customs_intake else []), *self.links]
         if sandbox:
             self.background.extend(self._standins())
         self._tasks = [asyncio.create_task(part.run(), name=type(part).__name__)
@@ -160,6 +172,26 @@ class Gateway:
             await declare(await connection.channel(), self.topology, self.names)
         return True
 
+    def _customs_link(self) -> None:
+        """Flow F4: the AMQP intake of CD messages, and a link to each peer whose broker the
+        deployment names (``config/link.toml``; the others' messages wait in their queue)."""
+        def prepare(channel: Any) -> Any:
+            return declare(channel, self.topology, self.names)
+
+        self.customs_intake = CustomsIntakeConsumer(
+            self.intake, amqp_url=self.settings.amqp_url, names=self.names, link=self.link,
+            parking_exchange=self.topology.parking_exchange, metrics=self.metrics,
+            prepare=prepare)
+        self.links = []
+        for peer in self.link.peers:
+            if peer.amqp_url is None:
+                log.info("link.off", peer=peer.country, queue=self.names(peer.queue),
+                         hint=f"set GATEWAY_LINK_{peer.country}_AMQP_URL to deliver to it")
+                continue
+            self.links.append(CustomsLink(
+                peer, amqp_url=self.settings.amqp_url, names=self.names,
+                country=self.settings.country, metrics=self.metrics, prepare=prepare))
+
     def _standins(self) -> list[Any]:
         from adapters.standins.clearance import ClearanceStandIn
         from adapters.standins.clearance_ledger import ClearanceLedger, ledger_path
@@ -172,7 +204,7 @@ class Gateway:
             queue=self.topology.clearance_queue, decisions_exchange="customs.decisions",
             parking_exchange=self.topology.parking_exchange,
             key=load_signing_key(self.settings, "clearance"), trust=trust,
-            rules=ClearanceRules.load(self.settings.config_dir / "standins" / "clearance.toml"),
+            rules=ClearanceRules.load(self.settings.config_file("standins/clearance.toml")),
             ledger=ClearanceLedger(ledger_path(self.settings.var_dir)),
             payments_queue="clearance.payments")]     # flow F2: release once paid
 
@@ -218,13 +250,13 @@ def messaging_ready(settings: Settings, max_age: float = 5.0) -> bool:
 def build_gateway(settings: Settings, *, gateway_url: str = "",
                   metrics: Metrics | None = None) -> Gateway:
     """Read, compile and load everything once."""
-    config = settings.config_dir
     registry, mappings, kinds = load_formats(settings)
-    routing = RoutingTable.load(config / "routes.toml")
-    topology = Topology.load(config / "topology.toml")
+    routing = RoutingTable.load(settings.config_file("routes.toml"))
+    partners = PartnerRegistry.load(settings.config_file("partners.toml"),
+                                    settings.credentials_path, gateway_url or settings.public_url)
+    administration, link = load_administration(settings, partners)
+    topology = link.with_topology(Topology.load(settings.config_file("topology.toml")))
     _check_routes(routing, topology)
-    partners = PartnerRegistry.load(config / "partners.toml", settings.credentials_path,
-                                    gateway_url or settings.public_url)
     signer_key = load_signing_key(settings, "gateway")
     signer = XmlSigner(signer_key)
     trust = load_trust(settings, partners)
@@ -248,19 +280,39 @@ def build_gateway(settings: Settings, *, gateway_url: str = "",
         agency=settings.agency), DutyAssessmentHandler()]
     events = {spec.name: (spec, EventService(
         spec.name, spec.routes, handlers, trust=trust, store=journal, reads=journal,
-        metrics=prom)) for spec in load_consumers(config / "events.toml")}
+        metrics=prom)) for spec in load_consumers(settings.config_file("events.toml"))}
     return Gateway(settings, registry, partners, routing, topology, Names(settings.amqp_prefix),
-                   journal, prom, signer, signer_key, trust, intake, events, limits, payments)
+                   journal, prom, signer, signer_key, trust, intake, events, limits, payments,
+                   administration=administration, link=link)
+
+
+def load_administration(settings: Settings, partners: PartnerRegistry) -> tuple[
+        Administration | None, LinkConfig]:
+    """This deployment's administration (checked against ``GATEWAY_COUNTRY``) and its link
+    peers (each checked against the partner registry)."""
+    path = settings.config_file("administration.toml")
+    administration = Administration.load(path, country=settings.country) \
+        if path.is_file() else None
+    link = LinkConfig.load(settings.config_file("link.toml"), setting=settings.link_setting)
+    link.check_partners(partners.partners)
+    return administration, link
+
+
+def load_topology(settings: Settings) -> Topology:
+    """The deployment's whole topology: ``topology.toml`` and the link queues of its peers
+    (``gateway topology declare/delete``, tests)."""
+    link = LinkConfig.load(settings.config_file("link.toml"), setting=settings.link_setting)
+    return link.with_topology(Topology.load(settings.config_file("topology.toml")))
 
 
 def load_formats(settings: Settings) -> tuple[MessageTypeRegistry, dict[str, Mapping],
                                                CanonicalKinds]:
     """The message-type registry with compiled schemas, the compiled mappings, the kinds."""
-    registry = MessageTypeRegistry.load(settings.config_dir / "message_types.toml",
+    registry = MessageTypeRegistry.load(settings.config_file("message_types.toml"),
                                         settings.schemas_dir, dict(settings.xsd_dirs))
     mappings = {mt.mapping_file: load_mapping(settings.mappings_dir / mt.mapping_file)
                 for mt in registry}
-    kinds = default_kinds(LicensingRequirements.load(settings.config_dir / "licensing.toml"))
+    kinds = default_kinds(LicensingRequirements.load(settings.config_file("licensing.toml")))
     kinds.check_message_types(registry)        # unknown kind or business rule: refuse to start
     return registry, mappings, kinds
 

@@ -5,6 +5,7 @@
     gateway demo [--port P]
     gateway validate [--json] FILE…   exit 0 valid, 1 invalid, 2 unreadable
     gateway keys init [--force]
+    gateway keys peer [--slot N] ID CERT
     gateway partners list
     gateway partners check
     gateway partners token ID [--replace]
@@ -135,6 +136,14 @@ def _parser() -> _Parser:
     init = keys.add_parser("init", help="generate demo/test keys and partner tokens")
     init.add_argument("--force", action="store_true", help="replace existing keys and tokens")
     init.set_defaults(run=_keys_init)
+    peer = keys.add_parser("peer", help="install a customs administration's certificate "
+                           "(its CD messages are verified against it; restart to use it)")
+    peer.add_argument("partner_id", metavar="ID", help="the administration's partner id "
+                      "(kind customs in partners.toml)")
+    peer.add_argument("certificate", metavar="CERT", type=Path, help="its PEM certificate")
+    peer.add_argument("--slot", type=int, default=0, help="which of the partner's listed "
+                      "certificates it is (0 = the first; list the next one to rotate)")
+    peer.set_defaults(run=_keys_peer)
 
     partners = sub.add_parser("partners", help="the partner registry").add_subparsers()
     partners.add_parser("list", help="show partners").set_defaults(run=_partners_list)
@@ -284,10 +293,24 @@ def _keys_init(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _keys_peer(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.setup_keys import install_peer_certificate
+    from gateway.errors import ConfigurationError
+
+    try:
+        target = install_peer_certificate(settings, args.partner_id, args.certificate,
+                                          slot=args.slot)
+    except ConfigurationError as err:
+        print(err.message, file=sys.stderr)
+        return 2
+    print(f"installed {target}; restart the gateway to use it")
+    return 0
+
+
 def _partners_list(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.partners import PartnerRegistry
 
-    registry = PartnerRegistry.load(settings.config_dir / "partners.toml",
+    registry = PartnerRegistry.load(settings.config_file("partners.toml"),
                                     settings.credentials_path)
     tokens: dict[str, int] = {}
     for partner_id in registry.token_hashes.values():
@@ -304,7 +327,7 @@ def _partners_check(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.errors import ConfigurationError
     from gateway.partners import CHECK_EVERY, PartnerRegistry
 
-    config = settings.config_dir / "partners.toml"
+    config = settings.config_file("partners.toml")
     try:
         registry = PartnerRegistry.load(config, settings.credentials_path)
     except ConfigurationError as err:
@@ -328,7 +351,7 @@ def _partners_token(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.setup_keys import issue_token
     from gateway.partners import CHECK_EVERY, PartnerRegistry
 
-    registry = PartnerRegistry.load(settings.config_dir / "partners.toml", None)
+    registry = PartnerRegistry.load(settings.config_file("partners.toml"), None)
     if args.partner_id not in registry.partners:
         print(f"unknown partner {args.partner_id!r}", file=sys.stderr)
         return 2
@@ -345,13 +368,12 @@ def _partners_token(args: argparse.Namespace, settings: Settings) -> int:
 
 def _topology_declare(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.amqp.topology import Names, connect, declare
-    from gateway.bus_topology import Topology
+    from adapters.bootstrap import load_topology
 
     async def run() -> None:
         connection = await connect(settings.amqp_url, "gateway-cli")
         async with connection:
-            await declare(await connection.channel(),
-                          Topology.load(settings.config_dir / "topology.toml"),
+            await declare(await connection.channel(), load_topology(settings),
                           Names(settings.amqp_prefix))
 
     asyncio.run(run())
@@ -361,14 +383,13 @@ def _topology_declare(args: argparse.Namespace, settings: Settings) -> int:
 
 def _topology_delete(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.amqp.topology import delete_prefixed
-    from gateway.bus_topology import Topology
+    from adapters.bootstrap import load_topology
 
     if not args.yes:
         print(f"would delete the queues and exchanges under prefix {settings.amqp_prefix!r}; "
               "add --yes to do it", file=sys.stderr)
         return 2
-    asyncio.run(delete_prefixed(settings.amqp_url,
-                                Topology.load(settings.config_dir / "topology.toml"),
+    asyncio.run(delete_prefixed(settings.amqp_url, load_topology(settings),
                                 settings.amqp_prefix))
     print(f"deleted the topology under prefix {settings.amqp_prefix!r}")
     return 0

@@ -17,6 +17,7 @@ PARKED = "gateway_messages_parked_total"
 DECISIONS = "gateway_decisions_applied_total"
 EVENTS = "gateway_events_total"
 PUSHES = "gateway_notifications_pushed_total"
+LINKED = "gateway_link_messages_total"
 LATENCY = "gateway_intake_seconds"
 
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -30,6 +31,8 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     DECISIONS: ("Clearance decisions turned into notifications", ("kind",)),
     EVENTS: ("Events from internal systems, by type and outcome", ("event_type", "outcome")),
     PUSHES: ("Notification push attempts, by outcome", ("outcome",)),
+    LINKED: ("Messages the customs link moved to another administration, by outcome",
+             ("peer", "outcome")),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     LATENCY: ("Intake latency from first byte parsed to answer, seconds", ("channel", "outcome")),

@@ -15,6 +15,14 @@ that verifies against one of the partner's ``certificates`` (``adapters/http/soa
 the gateway's SOAP answers to it are signed with WS-Security too. Plain HTTP carries no
 WS-Security: a ``require_wss`` partner's plain-XML submissions are authenticated by the token.
 
+Which identity a partner uses (``identity``): ``"token"`` (the default, above) or
+``"signature"`` — a neighbouring customs administration, whose messages arrive over AMQP with no
+token: each carries an enveloped XML-DSig signature, and the partner is the owner of the
+certificate that verifies it (``gateway/pipeline/identity.py``; several certificates for
+rotation). A signature partner has no token (one is refused), names its ``certificates`` and,
+for kind ``customs``, its ``country`` (ISO 3166 alpha-2: where the link sends its answers, and
+the ``NTA.<country>`` its messages must name as their sender).
+
 How pushes reach a partner (``delivery``): ``"http"`` (the default) POSTs each signed
 notification to ``callback_url``; ``"soap"`` calls the partner's SOAP service, whose WSDL is
 at ``callback_url``, with WS-Security (``adapters/push_transports.py``; a bank's
@@ -65,6 +73,8 @@ from gateway.identifiers import is_valid_bic
 PARTNER_KINDS = ("broker", "bank", "agency", "customs", "internal", "operator")
 OPERATOR = "operator"
 DELIVERIES = ("http", "soap")     # how pushes reach a partner's callback_url
+TOKEN, SIGNATURE = "token", "signature"
+IDENTITIES = (TOKEN, SIGNATURE)   # how a partner proves who it is
 CHECK_EVERY = 1.0        # seconds between two looks at the files (on use)
 SETTLE_SECONDS = 2.0     # a file younger than this is compared by content, not only by stat
 
@@ -82,6 +92,8 @@ class Partner:
     bic: str | None = None               # a bank's BIC (ISO 9362): the accounts it services
     require_wss: bool = False            # SOAP requests must be signed with WS-Security
     delivery: str = "http"               # pushes: "http" POST, or "soap" (callback_url: WSDL)
+    identity: str = TOKEN                # "token" (bearer) or "signature" (signed documents)
+    country: str | None = None           # a customs administration's country (ISO alpha-2)
     # message type -> the document types (certificate type codes, licence types) it may send
     allowed_document_types: tuple[tuple[str, frozenset[str]], ...] = ()
 
@@ -198,7 +210,22 @@ class PartnerRegistry:
         partner_id = snapshot.token_hashes.get(hash_token(token.strip()))
         if partner_id is None or partner_id not in snapshot.partners:
             raise Unauthenticated("the token is unknown, revoked or wrong")
-        return snapshot.partners[partner_id]
+        partner = snapshot.partners[partner_id]
+        if partner.identity != TOKEN:
+            raise Unauthenticated(f"partner {partner.id!r} proves who it is with a "
+                                  f"{partner.identity}, not a token")
+        return partner
+
+    def signed_by(self, owner: str) -> Partner:
+        """The partner whose certificate verified a signed document (``owner``: its id in the
+        trust store); ``Unauthenticated`` unless that partner's identity is its signature."""
+        partner = self._current().partners.get(owner)
+        if partner is None:
+            raise Unauthenticated(f"the signer {owner!r} is not a partner of this gateway")
+        if partner.identity != SIGNATURE:
+            raise Unauthenticated(f"partner {owner!r} does not prove who it is by signing its "
+                                  f"documents (identity = {partner.identity!r})")
+        return partner
 
     def authorise(self, partner: Partner, message_type_id: str) -> None:
         if not partner.may_send(message_type_id):
@@ -298,6 +325,8 @@ def _partner(item: dict[str, Any], gateway_url: str) -> Partner:
             allowed_document_types=_document_types(item),
             require_wss=_require_wss(item),
             delivery=_delivery(item, callback),
+            identity=_identity(item),
+            country=_country(item),
         )
     except KeyError as exc:
         raise ConfigurationError(f"partner entry lacks {exc}") from exc
@@ -357,6 +386,35 @@ def _delivery(item: dict[str, Any], callback: str | None) -> str:
         raise ConfigurationError(f"partner {item.get('id')!r}: delivery = \"soap\" needs "
                                  "callback_url, the address of the partner's WSDL")
     return str(value)
+
+
+def _identity(item: dict[str, Any]) -> str:
+    """``identity`` (``token`` or ``signature``); a signature needs the partner's
+    certificates, against which its documents are verified."""
+    value = item.get("identity", TOKEN)
+    if value not in IDENTITIES:
+        raise ConfigurationError(f"partner {item.get('id')!r}: identity must be one of "
+                                 f"{', '.join(IDENTITIES)}, not {value!r}")
+    if value == SIGNATURE and not item.get("certificates"):
+        raise ConfigurationError(f"partner {item.get('id')!r}: identity = \"signature\" needs "
+                                 "the partner's certificates (its documents are verified "
+                                 "against them)")
+    return str(value)
+
+
+def _country(item: dict[str, Any]) -> str | None:
+    """``country`` (two capital letters); required for a customs administration."""
+    value = item.get("country")
+    if value is None:
+        if item.get("kind") == "customs":
+            raise ConfigurationError(f"partner {item.get('id')!r}: a customs administration "
+                                     "names its country (country = \"RS\")")
+        return None
+    if not isinstance(value, str) or len(value) != 2 or not value.isascii() \
+            or not value.isupper() or not value.isalpha():
+        raise ConfigurationError(f"partner {item.get('id')!r}: country must be two capital "
+                                 f"letters (ISO 3166 alpha-2), not {value!r}")
+    return value
 
 
 def _toml(text: str, what: str) -> dict[str, Any]:

@@ -77,6 +77,13 @@ _ACCESS = Section("Credentials and access", (
        "valid and mapped.",
        "Send only the certificate or licence types your agency issues, or ask the operator to "
        "add this one to your `allowed_document_types` in `config/partners.toml`."),
+    _P("GW-AUTH-SENDER", 403,
+       "A customs-to-customs message names another sender (`messageSender`) than the "
+       "administration whose key signed it: a message must come from `NTA.<country>` of the "
+       "administration that signed it (its `country` in the partner registry). Checked once "
+       "the document is valid and mapped.",
+       "Sign with your own administration's key and state your own `NTA.<country>` as "
+       "`messageSender`; forward another administration's message only as it signed it."),
     _P("GW-NOT-FOUND", 404,
        "No such conversation for your partner id (it does not exist, or belongs to another "
        "partner: a partner reads only its own conversations), or the conversation has no "

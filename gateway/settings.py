@@ -14,6 +14,17 @@ digits, ``.``, ``_``, ``-``; at most 48); otherwise every start gets a new one
 (``<host>-<pid>-<random>``), which ``gateway serve`` hands to the processes it starts. Set it
 yourself when you run ``gateway messaging`` apart from HTTP-only workers (both must agree),
 and never give two running instances the same id.
+
+**The deployment**: each national gateway is a deployment of its own (country, offices, keys,
+partners, routes). The config tree ``config/`` (under ``GATEWAY_HOME``) holds everything; a
+deployment's own files sit in a folder that ``GATEWAY_CONFIG_DIR`` names (e.g.
+``deployments/rs/config``, relative to ``GATEWAY_HOME``), and each file found there replaces
+the shared one of the same name (``Settings.config_file``): a second country is a folder of
+data — its ``administration.toml``, ``partners.toml``, ``link.toml`` — and its own
+``GATEWAY_COUNTRY``, ``GATEWAY_VAR_DIR`` and ``GATEWAY_AMQP_PREFIX``. Schemas, mappings and the
+message-type registry stay shared. ``GATEWAY_LINK_<CC>_AMQP_URL`` and
+``GATEWAY_LINK_<CC>_PREFIX`` say how to reach the administration of country ``CC`` (its broker
+and its names; ``config/link.toml``).
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ PROJECT_HOME = Path(__file__).resolve().parents[1]
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,47}")
 XSD_DIR_VARIABLE = re.compile(r"GATEWAY_[A-Z0-9_]+_XSD_DIR")
+LINK_VARIABLE = re.compile(r"GATEWAY_LINK_[A-Z]{2}_(AMQP_URL|PREFIX)")
 
 
 def checked_instance_id(value: str) -> str:
@@ -98,10 +110,28 @@ class Settings:
     #: ``GATEWAY_<NAME>_XSD_DIR`` variables (e.g. ``GATEWAY_NCTS_XSD_DIR``): folders of schema
     #: packs the message-type registry may name (``directory_env``), as (variable, folder)
     xsd_dirs: tuple[tuple[str, str], ...] = ()
+    #: the deployment's own config folder (``GATEWAY_CONFIG_DIR``): its files replace the
+    #: shared ones of the same name (``config_file``); ``None``: the shared tree alone
+    config_overlay: Path | None = None
+    #: ``GATEWAY_LINK_<CC>_AMQP_URL`` / ``GATEWAY_LINK_<CC>_PREFIX`` variables, as (variable,
+    #: value): how the customs link reaches the administration of country CC
+    links: tuple[tuple[str, str], ...] = ()
 
     @property
     def config_dir(self) -> Path:
+        """The shared config tree (message types, code lists …): see ``config_file``."""
         return self.home / "config"
+
+    def config_file(self, name: str) -> Path:
+        """The deployment's ``name`` (a path below ``config/``, e.g. ``partners.toml``): the
+        one in ``config_overlay`` if it has it, else the shared one."""
+        if self.config_overlay is not None and (self.config_overlay / name).is_file():
+            return self.config_overlay / name
+        return self.config_dir / name
+
+    def link_setting(self, country: str, what: str) -> str | None:
+        """``GATEWAY_LINK_<country>_<what>`` (``AMQP_URL`` or ``PREFIX``), if set."""
+        return dict(self.links).get(f"GATEWAY_LINK_{country.upper()}_{what}")
 
     @property
     def schemas_dir(self) -> Path:
@@ -131,7 +161,12 @@ class Settings:
         env = os.environ if environ is None else environ
         home = Path(env.get("GATEWAY_HOME", str(PROJECT_HOME))).resolve()
         var_dir = Path(env.get("GATEWAY_VAR_DIR", str(home / "var"))).resolve()
-        base = cls(home=home, var_dir=var_dir)
+        overlay = env.get("GATEWAY_CONFIG_DIR")
+        base = cls(home=home, var_dir=var_dir,
+                   config_overlay=(home / overlay).resolve() if overlay else None)
+        if base.config_overlay is not None and not base.config_overlay.is_dir():
+            raise ConfigurationError(f"GATEWAY_CONFIG_DIR names {base.config_overlay}, which is "
+                                     "not a folder")
         return replace(
             base,
             amqp_url=env.get("GATEWAY_AMQP_URL", DEFAULT_AMQP_URL),
@@ -158,4 +193,6 @@ class Settings:
             agency=env.get("GATEWAY_AGENCY", base.agency),
             xsd_dirs=tuple(sorted((k, v) for k, v in env.items()
                                   if XSD_DIR_VARIABLE.fullmatch(k) and v)),
+            links=tuple(sorted((k, v) for k, v in env.items()
+                               if LINK_VARIABLE.fullmatch(k) and v)),
         )

@@ -79,12 +79,12 @@ def rabbitmq(settings: Settings) -> Iterator[str]:
 
 
 def delete_prefixed(settings: Settings) -> None:
-    """Delete the exchanges and queues of the configured topology under the test prefix."""
+    """Delete the exchanges and queues of the configured topology under the test prefix (the
+    deployment's link queues included)."""
     from adapters.amqp.topology import delete_prefixed as delete
-    from gateway.bus_topology import Topology
+    from adapters.bootstrap import load_topology
 
-    asyncio.run(delete(settings.amqp_url, Topology.load(settings.config_dir / "topology.toml"),
-                       settings.amqp_prefix))
+    asyncio.run(delete(settings.amqp_url, load_topology(settings), settings.amqp_prefix))
 
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -1,13 +1,16 @@
 """The intake's pipelines, assembled once from what bootstrap loaded.
 
-    front (every message):   authenticate -> parse -> identify -> authorise
-                             -> operation_matches -> idempotency_key
+    front (every message):   authenticate -> parse -> identify -> authenticate_signature
+                             -> authorise -> operation_matches -> idempotency_key
     back  (one per kind):    verify_signature -> validate -> map_to_canonical
                              -> authorise_document_type -> [the kind's own steps]
                              -> route -> sign_outbound
     check (``gateway validate``): parse -> identify -> set_aside_signature -> validate
                              -> map_to_canonical
 
+``authenticate`` reads the bearer token; ``authenticate_signature`` (``identity.py``) acts only
+on channels whose identity is the document's signature (customs administrations over AMQP):
+the signer's certificate names the partner, and the verified element becomes the document.
 ``verify_signature`` and ``authorise_document_type`` (``trust_steps.py``) act only where the
 message type requires a signature (``signature = "required"``) and the kind states a document
 type that the partner's ``allowed_document_types`` restrict.
@@ -29,6 +32,7 @@ from gateway.mapping.engine import Mapping as MappingSpec
 from gateway.message_types import MessageTypeRegistry
 from gateway.partners import PartnerRegistry
 from gateway.pipeline import steps
+from gateway.pipeline.identity import authenticate_signature, signer_is_sender
 from gateway.pipeline.pipeline import Pipeline, Step
 from gateway.pipeline.trust_steps import (
     authorise_document_type,
@@ -42,6 +46,7 @@ from gateway.xml.safe_parser import XmlLimits
 #: Steps of a kind's own, after its mapping (they may read the partner: not in ``check``).
 KIND_STEPS: Mapping[str, Sequence[tuple[str, Step]]] = {
     "payment_notification": (("account_servicer_is_sender", account_servicer_is_sender),),
+    "movement_message": (("signer_is_sender", signer_is_sender),),
 }
 
 
@@ -91,6 +96,8 @@ def intake_pipelines(*, partners: PartnerRegistry, limits: XmlLimits,
         ("authenticate", steps.authenticate(partners)),
         ("parse", steps.parse(limits)),
         ("identify", steps.identify(registry)),
+        ("authenticate_signature", authenticate_signature(
+            partners, trust if trust is not None else TrustStore(), registry, limits)),
         ("authorise", steps.authorise(partners)),
         ("operation_matches", steps.operation_matches),
         ("idempotency_key", steps.idempotency_key),

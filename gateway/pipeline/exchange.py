@@ -28,8 +28,12 @@ class Exchange:
     """A message on its way in: what arrived, what we learnt, what we will answer."""
 
     body: bytes                                      # the bytes received (SOAP: the envelope)
-    channel: str                                     # "http", "soap11", "soap12"
+    channel: str                                     # "http", "soap11", "soap12", "amqp"
     authorization: str | None = None
+    # how the channel proves the sender: "token" (the Authorization header) or "signature"
+    # (the document's enveloped XML-DSig: customs administrations over AMQP)
+    identity: str = "token"
+    signer_key_id: str | None = None                 # the certificate that verified it, if so
     idempotency_header: str | None = None            # Idempotency-Key or WS-Addressing MessageID
     id: str = field(default_factory=new_id)          # becomes the receipt id
     received_at: str = field(default_factory=utc_now_iso)

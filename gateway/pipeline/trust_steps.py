@@ -50,8 +50,8 @@ class SignatureRequired(SignatureInvalid):
 def verify_signature(trust: TrustStore, limits: XmlLimits) -> Step:
     def step(ex: Exchange) -> Exchange:
         assert ex.message_type is not None and ex.document is not None
-        if ex.message_type.signature != REQUIRED:
-            return ex
+        if ex.message_type.signature != REQUIRED or ex.signer_key_id is not None:
+            return ex          # not required, or verified already (signature identity)
         assert ex.partner is not None
         document = ex.document
         if next(document.iter(_SIGNATURE), None) is None:
@@ -61,7 +61,7 @@ def verify_signature(trust: TrustStore, limits: XmlLimits) -> Step:
                 problems=[Problem(SignatureRequired.code, "the document is not signed",
                                   pointer=local_pointer(document), line=document.sourceline)])
         verified = verify_enveloped(document, trust, owner=ex.partner.id, limits=limits)
-        _keep_source_lines(document, verified.element)
+        keep_source_lines(document, verified.element)
         ex.document = verified.element
         return ex
     return step
@@ -91,7 +91,7 @@ def authorise_document_type(kinds: CanonicalKinds) -> Step:
     return step
 
 
-def _keep_source_lines(received: etree._Element, signed: etree._Element) -> None:
+def keep_source_lines(received: etree._Element, signed: etree._Element) -> None:
     """Give the signed element's elements the lines of their twins in the received document.
 
     Both trees hold the same elements in the same order (the signed bytes are the received
