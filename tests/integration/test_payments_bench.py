@@ -5,17 +5,23 @@ the servicer, route, sign, then — in the journal's transaction — match every
 signed events in the outbox, sign and store 1,000 PAY notifications and the bank's ACK, and
 commit (SQLite ``synchronous=FULL``; PostgreSQL). The target is under a second; the assertion
 is looser (5 s) so that a slow CI machine does not fail it, and the figures are printed
-(``-s``) for the report: total, front + back pipelines, and the journal transaction.
+(``-s``) for the report: total, front + back pipelines, and the journal transaction. The
+benchmark command itself (``bench/payments.py``, a real ``gateway serve``) is run small here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 
 import pytest
+from conftest import DEFAULT_POSTGRES_URL, ROOT
 
 from adapters.bootstrap import build_gateway
+from adapters.local_server import free_port
 from gateway.flows.payments.ledger import Assessment
 from gateway.pipeline.exchange import Exchange
 from gateway.settings import Settings
@@ -66,3 +72,21 @@ def test_payments_bench_thousand_payment_file_through_the_intake(
         assert total < 5.0
     finally:
         gateway.journal.close()
+
+
+def test_payments_bench_command_times_files_on_a_real_server(rabbitmq: str) -> None:
+    """bench/payments.py against a real `gateway serve` on both journals: every file answered
+    202, every payment applied and every message published (ok), a summary row per journal."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "payments.py"), "--journal", "both",
+         "--files", "2", "--entries", "2", "--transactions", "10", "--workers", "1",
+         "--port", str(free_port()), "--healthz-duration", "1",
+         "--pg-url", os.environ.get("GATEWAY_TEST_PG_URL", DEFAULT_POSTGRES_URL)],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    files = [line for line in lines if line.strip().startswith("file ")]
+    assert len(files) == 4 and all(line.endswith("; ok") for line in files), files
+    assert all("20 payments" in line and "(21 messages published)" in line for line in files)
+    rows = [line for line in lines if line.startswith(("| sqlite |", "| postgresql |"))]
+    assert len(rows) == 2 and all(len(row.split("|")) == 10 for row in rows), rows
