@@ -20,7 +20,9 @@ applied exactly once even when files race (the ledger's unique ``(bank, bank_ref
 the held assessment rows). The documents are built and **signed inside the transaction**,
 because what they say (status, outstanding) is known only once the held rows were read: the
 cost is one detached signature per applied payment, one XML signature per ``PAY`` and one for
-the ``ACK`` — measured in ``tests/integration/test_payments_bench.py`` (a 1,000-payment file).
+the ``ACK`` — measured in ``tests/integration/test_payments_bench.py`` and ``bench/payments.py``
+(a 1,000-payment file). The writes go in batches: the events in one ``add_outbox``, the ``PAY``
+notices and the ``ACK`` in one ``add_notifications``, the ledger's rows when the work ends.
 
 ``replay`` re-runs matching for one parked payment (``gateway parked replay``) in a plain
 transaction, with the same events and notifications.
