@@ -31,6 +31,7 @@ from adapters.observability import PrometheusMetrics
 from adapters.push import PushDeliverer
 from adapters.push_transports import PartnerDeliveries, SoapPartnerDelivery
 from adapters.store.licence_store import LicenceStoreSql
+from adapters.store.movement_store import MovementStoreSql
 from adapters.store.payment_ledger import PaymentLedgerStore
 from adapters.store.sqlite_journal import SqliteJournal, sqlite_path
 from adapters.store.wss_replays import ReplayStore
@@ -39,7 +40,8 @@ from gateway.bus_topology import Topology
 from gateway.canonical.kinds import CanonicalKinds, default_kinds
 from gateway.canonical.licensing_rules import LicensingRequirements
 from gateway.checking import DocumentChecker
-from gateway.documents.answers import AnswerFormats
+from gateway.documents.answers import AnswerFormats, GatewayReceipts
+from gateway.documents.ncts_answers import NctsAnswers
 from gateway.errors import ConfigurationError
 from gateway.events.config import ConsumerSpec, load_consumers
 from gateway.events.service import EventHandler, EventService
@@ -47,6 +49,10 @@ from gateway.flows.clearance_decisions import ClearanceDecisionHandler
 from gateway.flows.licences.intake_effect import LicenceIntake
 from gateway.flows.payments.assessments import DutyAssessmentHandler
 from gateway.flows.payments.intake_effect import PaymentIntake
+from gateway.flows.transit.events import MovementEventHandler
+from gateway.flows.transit.intake_effect import MovementIntake
+from gateway.flows.transit.outbound import NctsOutbound, schema_check
+from gateway.flows.transit.store import FLOW as MOVEMENTS
 from gateway.mapping.engine import Mapping, load_mapping
 from gateway.message_types import MessageTypeRegistry
 from gateway.metrics import Metrics
@@ -67,7 +73,8 @@ ALL, HTTP, MESSAGING = "all", "http", "messaging"
 def flow_stores() -> list[Any]:
     """Every flow's own tables (payments, licences, …), created and bound with the journal's."""
     return [PaymentLedgerStore(), LicenceStoreSql(),
-            ReplayStore()]     # WS-Security signatures accepted: replays refused (soap.py)
+            ReplayStore(),     # WS-Security signatures accepted: replays refused (soap.py)
+            MovementStoreSql()]    # flow F4: movements per role and MRN, their steps
 
 
 def open_journal(settings: Settings) -> Any:
@@ -196,6 +203,7 @@ class Gateway:
         from adapters.standins.clearance import ClearanceStandIn
         from adapters.standins.clearance_ledger import ClearanceLedger, ledger_path
         from adapters.standins.clearance_rules import ClearanceRules
+        from adapters.standins.transit import TransitStandIn
 
         trust = TrustStore()
         trust.add(GATEWAY_OWNER, self.bus_key.certificate)
@@ -206,7 +214,13 @@ class Gateway:
             key=load_signing_key(self.settings, "clearance"), trust=trust,
             rules=ClearanceRules.load(self.settings.config_file("standins/clearance.toml")),
             ledger=ClearanceLedger(ledger_path(self.settings.var_dir)),
-            payments_queue="clearance.payments")]     # flow F2: release once paid
+            payments_queue="clearance.payments"),     # flow F2: release once paid
+            TransitStandIn(                           # flow F4: MRN, release, arrival …
+                amqp_url=self.settings.amqp_url, names=self.names, queue="clearance.transit",
+                decisions_exchange="customs.decisions",
+                parking_exchange=self.topology.parking_exchange,
+                key=load_signing_key(self.settings, "clearance"), trust=trust,
+                country=self.settings.country)]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -267,17 +281,22 @@ def build_gateway(settings: Settings, *, gateway_url: str = "",
         partners=partners, limits=limits, registry=registry, mappings=mappings, kinds=kinds,
         routing=routing, parking_exchange=topology.parking_exchange, bus_key=signer_key,
         trust=trust)
-    answers = AnswerFormats()
+    answers = AnswerFormats((GatewayReceipts(), NctsAnswers(settings.country)))
     answers.check((mt.id, mt.answer) for mt in registry)
+    transit = NctsOutbound(signer=signer, bus_key=signer_key, routing=routing,
+                           parking_exchange=topology.parking_exchange, partners=partners,
+                           country=settings.country, validate=schema_check(registry))
     payments = PaymentIntake(signer=signer, bus_key=signer_key, routing=routing,
                              parking_exchange=topology.parking_exchange, partners=partners)
     intake = IntakeService(front=pipelines.front, back=pipelines.back, journal=journal,
                            signer=signer, metrics=prom, problem_cap=settings.problem_cap,
                            answers=answers, effects={"payment_notification": payments,
-                                                     "licence": LicenceIntake()})
+                                                     "licence": LicenceIntake(),
+                                                     "movement_message": MovementIntake(transit)})
     handlers: list[EventHandler] = [ClearanceDecisionHandler(
         signer=signer, partners=partners, metrics=prom, country=settings.country,
-        agency=settings.agency), DutyAssessmentHandler()]
+        agency=settings.agency), DutyAssessmentHandler(),
+        MovementEventHandler(transit, movements=lambda: journal.flow(MOVEMENTS))]
     events = {spec.name: (spec, EventService(
         spec.name, spec.routes, handlers, trust=trust, store=journal, reads=journal,
         metrics=prom)) for spec in load_consumers(settings.config_file("events.toml"))}

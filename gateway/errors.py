@@ -21,6 +21,8 @@ it); a raise site may name a more precise code than its class's (``code=…``)::
     │   ├── Unauthenticated          401  GW-AUTH-UNAUTHENTICATED
     │   ├── Forbidden                403  GW-AUTH-FORBIDDEN
     │   ├── DuplicateConflict        409  GW-DUPLICATE-CONFLICT  same id, different document
+    │   ├── MovementConflict         409  GW-NCTS-OUT-OF-SEQUENCE  (GW-NCTS-LRN-TAKEN;
+    │   │                                  gateway/flows/transit/refusals.py)
     │   ├── NotFound                 404  GW-NOT-FOUND
     │   ├── InvalidNumber            400  GW-NUMBER-INVALID   (gateway/numbers.py)
     │   ├── SoapFaultError           400  GW-SOAP  raised as GW-SOAP-BODY… (adapters/http/)
@@ -36,6 +38,10 @@ it); a raise site may name a more precise code than its class's (``code=…``)::
     ├── ConfigurationError           -    GW-CONFIG       bad configuration found at start-up
     ├── InvalidDecision              -    GW-DECISION-INVALID   (gateway/decision_notifications.py)
     ├── UnknownConversation          -    GW-DECISION-UNKNOWN-CONVERSATION     (same module)
+    ├── InvalidMovementEvent         -    GW-NCTS-EVENT-INVALID  (gateway/flows/transit/events.py)
+    ├── MovementEventRefused         -    GW-NCTS-EVENT-REFUSED  (same module)
+    ├── MovementChanged              -    GW-NCTS-MOVEMENT-CHANGED  (same module; retryable)
+    ├── MessageNotBuilt              -    GW-NCTS-NOT-BUILT  (gateway/flows/transit/outbound.py)
     ├── TooBusy                      429  GW-BUSY         too many requests in flight (retryable)
     └── ServiceUnavailable           503  GW-UNAVAILABLE  the journal cannot take it (retryable)
 

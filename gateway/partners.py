@@ -70,7 +70,7 @@ import structlog
 from gateway.errors import ConfigurationError, Forbidden, Unauthenticated
 from gateway.identifiers import is_valid_bic
 
-PARTNER_KINDS = ("broker", "bank", "agency", "customs", "internal", "operator")
+PARTNER_KINDS = ("broker", "bank", "agency", "customs", "trader", "internal", "operator")
 OPERATOR = "operator"
 DELIVERIES = ("http", "soap")     # how pushes reach a partner's callback_url
 TOKEN, SIGNATURE = "token", "signature"

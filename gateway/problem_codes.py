@@ -716,9 +716,60 @@ _OPERATOR = Section("Operator", (
        "checks the partner registry) and start again."),
 ))
 
+_TRANSIT = Section("Transit movements (NCTS)", (
+    "A valid NCTS message meets its movement's state at this office (gateway/flows/transit/): "
+    "a trader or an administration gets these in a functional NACK (CC906C / CD906C, with the "
+    "NCTS error code), a decision of customs that its movement cannot take is parked."
+), (
+    _P("GW-NCTS-UNKNOWN-MRN", 400,
+       "The message names an MRN no movement at this office has, in any role (NCTS error code "
+       "90; the NACK's `errorPointer` is the MRN). A CC007C is taken where the anticipated "
+       "arrival record (CD001C) of its MRN has arrived; CD118C, CD006C and CD018C where the "
+       "movement departed.",
+       "Send the message to the office the movement concerns, with the MRN exactly as the "
+       "CC028C / CC029C stated it; at destination, wait for the movement's arrival record."),
+    _P("GW-NCTS-OUT-OF-SEQUENCE", 409,
+       "The movement is known here, but its state (or the role this office plays in it) does "
+       "not take this message now: a CC007C before the movement was released, a CD018C before "
+       "the arrival advice (CD006C), a second anticipated arrival record … (NCTS error code 92; "
+       "the NACK's `errorPointer` is the message's root). The problem's value is the state.",
+       "Send the messages of a movement in their order; a message that overtook another may be "
+       "sent again once the other is through."),
+    _P("GW-NCTS-LRN-TAKEN", 409,
+       "The transit declaration's LRN is already the reference of another declaration of "
+       "yours, with another `messageIdentification` (rule BR20006, NCTS error code 14).",
+       "Give every declaration its own LRN; to resend the same declaration, send the same "
+       "document (same `messageIdentification`): you get its answer again."),
+    _P("GW-NCTS-EVENT-INVALID", None,
+       "A movement event from customs (`transit.*` on `gateway.transit`) cannot be understood: "
+       "not JSON, an unknown kind, no event id or time, an MRN without a valid check digit, "
+       "no control result where one is needed. It is parked, never applied.",
+       "Fix the publisher (the transit system) so that it sends complete events "
+       "(`gateway/canonical/movement_event.py`), then replay the parked one."),
+    _P("GW-NCTS-EVENT-REFUSED", None,
+       "A movement event names a movement this gateway does not keep in the role the event "
+       "concerns, an MRN another movement has, or comes out of sequence for the movement's "
+       "state (a release before the MRN, a write-off before the control results). Parked.",
+       "Check the movement's state (`journal.flow(\"movements\")`) and the order the transit "
+       "system decided in; replay the event once the movement can take it."),
+    _P("GW-NCTS-MOVEMENT-CHANGED", None,
+       "The movement changed (another message or event moved it) between the event being "
+       "prepared and applied. The event is prepared again on the new state (retried).",
+       "Nothing: retried by the consumer. Seen often, check for two transit systems deciding "
+       "on the same movements."),
+    _P("GW-NCTS-NOT-BUILT", None,
+       "An NCTS message the gateway built from the movement's kept data (a CC029C, a CD001C …) "
+       "does not conform to its schema, for instance a holder without name and address for "
+       "an arrival record; it is not sent, and the event that asked for it is parked with the "
+       "schema problems.",
+       "Complete the declaration data the message needs (the holder's name and address, the "
+       "control result …) and replay the event; report the message if the data was "
+       "complete."),
+))
+
 SECTIONS: tuple[Section, ...] = (
     _ACCESS, _REQUEST, _XML, _MESSAGE_TYPE, _SCHEMA, _MAPPING, _RULES, _IDEMPOTENCY, _SOAP,
-    _CAPACITY, _SIGNATURES, _WSS, _PARTNER_CALLS, _BUS, _OPERATOR,
+    _CAPACITY, _SIGNATURES, _WSS, _PARTNER_CALLS, _BUS, _TRANSIT, _OPERATOR,
 )
 
 #: Every code, in the order of the sections.

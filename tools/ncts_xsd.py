@@ -47,6 +47,15 @@ XSD 1.0 (lxml validates them). Where the reference abbreviates a code list (``en
   (``n2``: two digits) instead of guessing — looser than the official pack on that one item;
 * an abbreviated list not named here stops the generator.
 
+Every message root may also carry an enveloped XML-DSig signature: an optional ``Id``
+attribute (``xs:ID``, what the signature's reference names) and an optional ``ds:Signature``
+as its last child (``xs:any`` in the XML-DSig namespace, ``processContents="skip"``), as our
+other schemas do. The gateway signs every NCTS message it emits (answers, notifications, CD
+messages to other administrations: ``gateway/documents/ncts_answers.py``), and a signed message
+is then valid against the schema of its type; the official pack has neither (a receiver that
+validates with it checks the signed content: the signature set aside). Unsigned messages are
+valid against both alike.
+
 The phase attribute's type (``phaseIDtype``) lists `` NCTS5.1`` twice in the reference (with and
 without a leading space, one value after the token's whitespace collapse): written once here.
 Stdlib only; deterministic (no timestamp). How the shipped schemas were made (``SHARED`` is the
@@ -68,6 +77,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import quoteattr
 
 NAMESPACE = "http://ncts.dgtaxud.ec"
+XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(REPO, "schemas", "ncts", "p5")
 TYPES_FILE = "ncts-p5-types.xsd"
@@ -412,13 +422,17 @@ def _emit_children(w, children: Iterable[Child | str], indent: str) -> None:  # 
               f'{_occurs(child)}/>')
 
 
-def _emit_complex(w, complex_type: Complex) -> None:  # type: ignore[no-untyped-def]
+def _emit_complex(w, complex_type: Complex, *, signed: bool = False) -> None:  # type: ignore[no-untyped-def]
     w(f'  <xs:complexType name="{complex_type.name}">')
     w("    <xs:sequence>")
     _emit_children(w, complex_type.content, "      ")
+    if signed:       # a message root: room for the gateway's enveloped signature
+        w(f'      <xs:any namespace="{XMLDSIG}" processContents="skip" minOccurs="0"/>')
     w("    </xs:sequence>")
     for name, type_name in complex_type.attributes:
         w(f'    <xs:attribute name="{name}" type="{type_name}"/>')
+    if signed:
+        w('    <xs:attribute name="Id" type="xs:ID"/>')
     w("  </xs:complexType>")
 
 
@@ -481,7 +495,7 @@ def generate(trees: list[Tree]) -> dict[str, str]:
         w(f'  <xs:include schemaLocation="{TYPES_FILE}"/>')
         w(f'  <xs:element name="{tree.message}" type="{tree.root.type_name}"/>')
         complex_type = library.complex[tree.root.type_name]
-        _emit_complex(w, complex_type)
+        _emit_complex(w, complex_type, signed=True)
         w("</xs:schema>")
         out[f"{tree.message}.xsd"] = "\n".join(lines) + "\n"
     return out

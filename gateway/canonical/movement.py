@@ -462,7 +462,8 @@ class MovementMessage:
 
 
 def movement_attributes(message: MovementMessage) -> dict[str, str]:
-    """What routes may match on (``config/routes.toml``): the message type, its direction and
+    """What routes may match on (``config/routes.toml``): the message type (and in lower case,
+    ``message``, for routing keys), its direction and
     payload, the offices — departure, destination (declared, else actual), the office of
     transit a CD118C comes from — and their countries, the countries of transit in order
     (``RS,BG``), the recipient (``NTA.RS``)."""
@@ -470,6 +471,7 @@ def movement_attributes(message: MovementMessage) -> dict[str, str]:
     destination = offices.destination or offices.destination_actual or ""
     return {
         "message_type": message.message_type,
+        "message": message.message_type.lower(),           # for routing keys: cc015c
         "direction": message.direction,
         "payload": message.payload,
         "office_of_departure": offices.departure or "",

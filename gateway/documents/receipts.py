@@ -43,6 +43,10 @@ class ReceiptInfo:
     document_digest: str = ""
     duplicate: bool = False
     stated_version: str | None = None   # the version the document stated (e.g. 3.7), if any
+    # what an answer format may read besides (a format's own acknowledgement, such as NCTS
+    # CC928C, echoes the request's header): not part of the receipt's content
+    request: Any = field(default=None, repr=False, compare=False)      # the parsed document
+    canonical: Any = field(default=None, repr=False, compare=False)    # its canonical form
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -90,6 +94,9 @@ class RejectionInfo:
     message_type: str | None = None
     partner_id: str | None = None
     original_receipt_id: str | None = None
+    # as for ReceiptInfo: what a format's own NACK (NCTS CC906C/CC917C) reads, not content
+    request: Any = field(default=None, repr=False, compare=False)      # the parsed document
+    canonical: Any = field(default=None, repr=False, compare=False)    # if it was mapped
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

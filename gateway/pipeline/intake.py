@@ -137,7 +137,7 @@ class IntakeService:
             message_name=ex.message_type.name, message_version=ex.message_type.version,
             message_id=ex.idempotency_key, sha256=ex.sha256, document_digest=ex.document_digest,
             status="parked" if ex.parked_reason else "accepted",
-            stated_version=ex.stated_version,
+            stated_version=ex.stated_version, request=ex.document, canonical=ex.canonical,
         )
 
     def _repeat(self, ex: Exchange, stored: StoredReceipt) -> Answer:
@@ -164,6 +164,7 @@ class IntakeService:
             message_type=ex.message_type.id if ex.message_type else None,
             partner_id=ex.partner.id if ex.partner else None,
             original_receipt_id=err.context.get("original_receipt_id"),
+            request=ex.document, canonical=ex.canonical,
         )
         label = ex.message_type.id if ex.message_type else "unknown"
         self.metrics.count(m.REJECTED, message_type=label, code=err.code)

@@ -148,9 +148,13 @@ def flatten(schema: Any, message: str) -> dict[str, tuple[str, str, str, tuple[A
 
 
 def _walk(element: Any, path: str, out: dict) -> None:  # type: ignore[type-arg]
-    here = f"{path}/{element.local_name}"
     high = "n" if element.max_occurs is None else str(element.max_occurs)
-    kind = element.type
+    kind = getattr(element, "type", None)
+    if kind is None:                 # a wildcard (xs:any): its namespaces, e.g. the signature
+        out[f"{path}/*"] = (str(element.min_occurs), high, "any",
+                            tuple(sorted(element.namespace)))
+        return
+    here = f"{path}/{element.local_name}"
     if kind.is_simple():
         out[here] = (str(element.min_occurs), high, _builtin(kind), _facets(kind))
         return

@@ -88,7 +88,8 @@ class Setup:
         handler = ClearanceDecisionHandler(signer=XmlSigner(keys["gateway"]), partners=partners,
                                            metrics=self.metrics, country="MK",
                                            agency="Customs Administration")
-        (spec,) = load_consumers(SETTINGS.config_dir / "events.toml")
+        spec = next(s for s in load_consumers(SETTINGS.config_dir / "events.toml")
+                    if s.name == "clearance-events")
         self.service = EventService(spec.name, spec.routes, [handler, DutyAssessmentHandler()],
                                     trust=trust,
                                     store=self.journal, reads=self.journal, metrics=self.metrics)

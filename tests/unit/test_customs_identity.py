@@ -17,6 +17,8 @@ import pytest
 from lxml import etree
 
 from adapters.bootstrap import load_formats
+from gateway.documents.answers import AnswerFormats, GatewayReceipts
+from gateway.documents.ncts_answers import NctsAnswers
 from gateway.errors import ConfigurationError, Unauthenticated
 from gateway.metrics import RecordingMetrics
 from gateway.partners import PartnerRegistry, hash_token, write_credentials
@@ -100,7 +102,8 @@ def world(tmp_path: Path, formats: tuple) -> World:
         parking_exchange="gateway.parking", bus_key=keys["gateway"], trust=trust)
     journal = FakeJournal()
     intake = IntakeService(front=pipelines.front, back=pipelines.back, journal=journal,
-                           signer=XmlSigner(keys["gateway"]), metrics=RecordingMetrics())
+                           signer=XmlSigner(keys["gateway"]), metrics=RecordingMetrics(),
+                           answers=AnswerFormats((GatewayReceipts(), NctsAnswers("MK"))))
     return World(keys, partners, intake, journal)
 
 

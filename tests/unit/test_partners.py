@@ -155,7 +155,7 @@ def test_repository_partners_load_with_kinds_and_certificates() -> None:
     assert kinds == {"broker-alpha": "broker", "broker-legacy": "broker", "bank-demo": "bank",
                      "clearance": "internal", "operator-demo": "operator",
                      "agency-phyto": "agency", "agency-vet": "agency", "agency-trade": "agency",
-                     "customs-rs": "customs"}
+                     "customs-rs": "customs", "trader-haulier": "trader"}
     assert registry.get("clearance").certificates == ("keys/clearance.crt",)
     bank = registry.get("bank-demo")
     assert bank.bic == "CUSTMK22XXX" and not bank.may_send("wco-dec-3.6")
