@@ -239,10 +239,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _delete_names(settings: Settings, prefix: str) -> None:
     from adapters.amqp.topology import delete_prefixed
-    from gateway.bus_topology import Topology
+    from adapters.bootstrap import load_topology
 
-    asyncio.run(delete_prefixed(settings.amqp_url, Topology.load(
-        settings.config_dir / "topology.toml"), prefix))
+    asyncio.run(delete_prefixed(settings.amqp_url, load_topology(settings), prefix))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -263,10 +263,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _delete_names(settings: Settings) -> None:
     from adapters.amqp.topology import delete_prefixed
-    from gateway.bus_topology import Topology
+    from adapters.bootstrap import load_topology
 
-    asyncio.run(delete_prefixed(settings.amqp_url,
-                                Topology.load(settings.config_dir / "topology.toml"),
+    asyncio.run(delete_prefixed(settings.amqp_url, load_topology(settings),
                                 settings.amqp_prefix))
 
 

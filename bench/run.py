@@ -523,10 +523,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _delete_names(settings: Settings, prefix: str) -> None:
     from adapters.amqp.topology import delete_prefixed
-    from gateway.bus_topology import Topology
+    from adapters.bootstrap import load_topology
 
-    asyncio.run(delete_prefixed(settings.amqp_url,
-                                Topology.load(settings.config_dir / "topology.toml"), prefix))
+    asyncio.run(delete_prefixed(settings.amqp_url, load_topology(settings), prefix))
 
 
 if __name__ == "__main__":
