@@ -39,7 +39,7 @@ from gateway.partners import (
     write_atomically,
 )
 from gateway.settings import Settings
-from gateway.signing.keys import generate_key_pair
+from gateway.signing.keys import SigningKey, generate_key_pair
 
 KEY_OWNERS = {"gateway": "Customs single-window gateway", "clearance": "Clearance (stand-in)",
               "bank-demo": "Demo Commercial Bank (stand-in)",
@@ -170,3 +170,14 @@ def link_demo_deployments(deployments: Sequence[Settings]) -> list[Path]:
                 installed.append(install_peer_certificate(
                     other, administration.partner_id, own.keys_dir / "gateway.crt"))
     return installed
+
+
+def load_stand_in_key(settings: Settings, partner_id: str) -> SigningKey:
+    """The demo key ``init_keys`` wrote for an administration whose certificate is not
+    installed (tests sign as that administration with it)."""
+    entry = next((p for p in _partners(settings) if p.get("id") == partner_id), None)
+    if entry is None or not entry.get("certificates"):
+        raise ConfigurationError(f"{partner_id!r} lists no certificate in "
+                                 f"{settings.config_file('partners.toml')}")
+    return SigningKey.load(settings.keys_dir / f"{partner_id}.key",
+                           settings.var_dir / entry["certificates"][0])

@@ -134,7 +134,9 @@ class LinkConfig:
         return tuple(QueueSpec(peer.queue, tuple((LINK_EXCHANGE, key)
                                                  for key in peer.routing_keys),
                                dead_letter_exchange=parking_exchange,
-                               delivery_limit=peer.delivery_limit) for peer in self.peers)
+                               delivery_limit=peer.delivery_limit,
+                               single_active_consumer=True)     # one link at a time, in order
+                     for peer in self.peers)
 
     def with_topology(self, topology: Topology) -> Topology:
         """``topology`` plus the link queues (its exchanges must name ``customs.link``)."""

@@ -7,6 +7,11 @@ Every work queue is a durable **quorum** queue with a dead-letter exchange and a
 ``x-delivery-limit`` (RabbitMQ 3.10 sets none by default, so a poison message would be
 redelivered forever); the dead-letter exchange feeds a parking queue that keeps the original
 body and the reason.
+
+A queue whose messages must be taken in order whatever the number of gateway instances (the
+AMQP intake of CD messages, the links to other administrations: a CD018C must not overtake its
+CD006C) says ``single_active_consumer = true``: RabbitMQ delivers to one consumer at a time and
+hands the queue to another when that one goes.
 """
 
 from __future__ import annotations
@@ -32,9 +37,12 @@ class QueueSpec:
     dead_letter_exchange: str | None = None
     delivery_limit: int | None = None
     parking: bool = False
+    single_active_consumer: bool = False      # one consumer at a time: order across instances
 
     def arguments(self, prefix: str) -> dict[str, Any]:
         args: dict[str, Any] = {"x-queue-type": "quorum"}
+        if self.single_active_consumer:
+            args["x-single-active-consumer"] = True
         if self.dead_letter_exchange:
             args["x-dead-letter-exchange"] = prefix + self.dead_letter_exchange
             args["x-dead-letter-routing-key"] = self.name
@@ -63,6 +71,7 @@ class Topology:
                 dead_letter_exchange=q.get("dead_letter_exchange"),
                 delivery_limit=q.get("delivery_limit"),
                 parking=bool(q.get("parking", False)),
+                single_active_consumer=bool(q.get("single_active_consumer", False)),
             ) for q in raw["queue"])
             roles = raw["roles"]
             topology = cls(exchanges, queues, roles["parking_exchange"],

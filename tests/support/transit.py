@@ -24,19 +24,23 @@ def _fixture(name: str) -> bytes:
 
 
 def new_mrn(country: str = "MK") -> str:
-    """A fresh MRN of ``country`` with a valid check digit (rule R0028)."""
-    body = f"25{country}{uuid.uuid4().hex[:13].upper()}"
+    """A fresh MRN of ``country`` (procedure letter J, transit) with a valid check digit (rule
+    R0028)."""
+    body = f"25{country}{uuid.uuid4().hex[:12].upper()}J"
     return body + str(mrn_check_digit(body))
 
 
 def message(name: str, *, message_id: str | None = None, mrn: str | None = None,
-            sender: str | None = None, recipient: str | None = None,
+            lrn: str | None = None, sender: str | None = None, recipient: str | None = None,
             offices: dict[str, str] | None = None) -> etree._Element:
     """The fixture ``name`` (``cd001c``) with a fresh (or the given) ``messageIdentification``
-    and, where given, another MRN, sender, recipient and office references (by container:
+    and, where given, another MRN, LRN, sender, recipient and office references (by container:
     ``{"CustomsOfficeOfDestinationDeclared": "MK001005"}``)."""
     root = etree.fromstring(_fixture(name))
     _set(root, "messageIdentification", message_id or f"T{uuid.uuid4().hex[:20].upper()}")
+    if lrn is not None:
+        for element in root.iter("LRN"):
+            element.text = lrn
     if sender is not None:
         _set(root, "messageSender", sender)
     if recipient is not None:

@@ -107,11 +107,16 @@ def test_administration_offices_must_be_its_countrys(tmp_path: Path) -> None:
 
 
 def test_link_peer_gets_a_queue_bound_to_its_keys(tmp_path: Path) -> None:
-    """One queue per peer (link.to.<cc>) on customs.link, dead-lettering to the parking."""
+    """One queue per peer (link.to.<cc>) on customs.link, dead-lettering to the parking, one
+    consumer at a time (several instances' links keep the order)."""
     link = LinkConfig.load(PROJECT_HOME / "config" / "link.toml", setting=_none)
     (spec,) = link.queue_specs("gateway.parking")
     assert (spec.name, spec.bindings, spec.dead_letter_exchange, spec.delivery_limit) == (
         "link.to.rs", (("customs.link", "movement.*.rs"),), "gateway.parking", 100)
+    assert spec.arguments("t.")["x-single-active-consumer"] is True
+    incoming = next(q for q in load_topology(Settings()).queues
+                    if q.name == "gateway.customs-incoming")
+    assert incoming.arguments("t.")["x-single-active-consumer"] is True
     assert link_routing_key("CD001C", "RS") == "movement.cd001c.rs"
 
 
