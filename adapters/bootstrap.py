@@ -154,7 +154,7 @@ class Gateway:
             service, amqp_url=self.settings.amqp_url, names=self.names, queue=spec.queue,
             default_event_type=spec.default_event_type,
             parking_exchange=self.topology.parking_exchange, metrics=self.metrics,
-            on_applied=self.pusher.wake,
+            on_applied=self._applied,          # notifications to push, outbox rows to publish
             prepare=lambda channel: declare(channel, self.topology, self.names))
             for spec, service in self.events.values()]
         self.intake.after_commit = self.relay.wake
@@ -178,6 +178,14 @@ class Gateway:
         async with connection:
             await declare(await connection.channel(), self.topology, self.names)
         return True
+
+    def _applied(self) -> None:
+        """An event was applied: its notifications and outbox rows (a CD001C at release …)
+        go now, not at the next poll."""
+        if self.pusher is not None:
+            self.pusher.wake()
+        if self.relay is not None:
+            self.relay.wake()
 
     def _customs_link(self) -> None:
         """Flow F4: the AMQP intake of CD messages, and a link to each peer whose broker the
@@ -245,7 +253,8 @@ class Gateway:
 
     def messaging_connected(self) -> bool:
         return bool(self.relay and self.relay.connected and self.consumers
-                    and all(consumer.connected for consumer in self.consumers))
+                    and all(consumer.connected for consumer in self.consumers)
+                    and (self.customs_intake is None or self.customs_intake.connected))
 
 
 def heartbeat_path(settings: Settings) -> Path:
