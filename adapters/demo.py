@@ -14,8 +14,10 @@ waits for the clearance decisions, checks every receipt and notification signatu
 flow F2 (``adapters/demo_payments.py``): a declaration with duties and its ``TAX`` notification
 with the ``RF`` reference, the bank's look-up and camt.054 (two payments, one partial) over SOAP
 with WS-Security, the broker's ``PAY``, the ``ACK`` delivered to the bank's SOAP service (the
-bank stand-in), the release. It prints what happened to each step. Exit 0 only if every step
-did what it should.
+bank stand-in), the release; then flow F4 (``adapters/demo_transit.py``): a transit movement
+from North Macedonia to Serbia through one office of transit, with Serbia's gateway — a second
+deployment — started beside this one and the two linked. It prints what happened to each
+step. Exit 0 only if every step did what it should.
 """
 
 from __future__ import annotations
@@ -65,11 +67,14 @@ def run_demo(settings: Settings, *, port: int = 0) -> int:
                               db_url=settings.db_url or
                               f"sqlite:///{settings.var_dir / 'demo' / 'journal.db'}")
     init_keys(settings)
+    from adapters.demo_transit import transit_deployments, transit_steps
+
+    settings, neighbour = transit_deployments(settings)     # flow F4: Serbia's gateway beside
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     server = _start_server(settings, port, base)
     try:
-        steps = _run_steps(settings, base)
+        steps = _run_steps(settings, base) + transit_steps(settings, base, neighbour)
     finally:
         server.should_exit = True
     _print(steps, base)

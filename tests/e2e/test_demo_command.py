@@ -18,9 +18,11 @@ GATEWAY = PROJECT_HOME / ".venv" / "bin" / "gateway"
 
 def test_demo_command_runs_every_step_successfully(
         settings: Settings, rabbitmq: str, tmp_path: Path) -> None:
-    """``gateway demo`` exits 0 and reports ``10/10 steps did what they should``: the declaration
+    """``gateway demo`` exits 0 and reports ``15/15 steps did what they should``: the declaration
     flow, then flow F2 (duties, the bank's look-up and camt.054 over SOAP with WS-Security, the
-    broker's PAY, the ACK at the bank, the release)."""
+    broker's PAY, the ACK at the bank, the release), then flow F4 (a transit movement MK -> RS
+    across two gateways: CC015C, the AAR and ATR over the link, the crossing, the arrival, the
+    arrival advice and control results back, the write-off)."""
     var_dir = tmp_path / "var"
     env = {**os.environ, "GATEWAY_VAR_DIR": str(var_dir),
            "GATEWAY_AMQP_PREFIX": settings.amqp_prefix, "GATEWAY_AMQP_URL": rabbitmq}
@@ -29,17 +31,22 @@ def test_demo_command_runs_every_step_successfully(
                           text=True, timeout=120)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    assert "10/10 steps did what they should" in done.stdout, output
+    assert "15/15 steps did what they should" in done.stdout, output
     table = [line for line in done.stdout.splitlines() if re.match(r"\d+ +\S", line)]
-    assert len(table) == 10 and all(" OK (" in line for line in table), output
+    assert len(table) == 15 and all(" OK (" in line for line in table), output
     assert "ACC,CTL,TAX,RES" in table[0] and "ACC,CTL,TAX,RES" in table[1]
     assert "REJ" in table[4]
-    duties, look_up, camt, ack, release = table[5:]
+    duties, look_up, camt, ack, release = table[5:10]
     reference = duties.split("; ")[-1].split()[0]
     assert reference.startswith("RF") and " MKD due" in duties, duties
     assert "valid, open," in look_up and "both signatures verified" in look_up
     assert "partly, matched; broker's PAY: paid" in camt and " soap12 " in camt
     assert "bank-demo received partly, matched" in ack
     assert release.rstrip().endswith(")") and "ACC,CTL,TAX,PAY" in release
+    declared, records, crossing, arrival, written_off = table[10:]
+    assert "CC928C,CC028C,CC029C" in declared and "CD001C,CD050C" in records
+    assert "RS transit crossing_notified" in crossing and "CC025C" in arrival
+    assert "MK departure written_off" in written_off and "CC045C" in written_off
     assert (var_dir / "demo" / "journal.db").exists(), "the demo journals under GATEWAY_VAR_DIR"
+    assert (var_dir / "demo" / "rs" / "journal.db").exists(), "Serbia's deployment beside it"
     assert (var_dir / "keys" / "gateway.key").exists()
