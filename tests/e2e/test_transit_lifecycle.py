@@ -218,9 +218,10 @@ def _run_lifecycle(pair: Pair, *, cut: bool = False) -> dict[str, Any]:
     released = wait_for(lambda: _state_at_least(pair, conversation, "atr_sent"), timeout=30)
     mrn = released.mrn
     if cut:
-        time.sleep(1.0)
+        wait_for(lambda: _waiting(pair.mk, "link.to.rs") == 2)   # CD001C, CD050C wait, durable
+        time.sleep(0.5)
         assert _movements(pair.rs).movements(mrn) == []          # nothing crossed the link
-        assert _waiting(pair.mk, "link.to.rs") == 2              # CD001C, CD050C wait, durable
+        assert _waiting(pair.mk, "link.to.rs") == 2
         pair.proxy.start()
     wait_for(lambda: _state_at_least(pair, conversation, "crossing_notified"), timeout=30)
     wait_for(lambda: _movements(pair.rs).movement("destination", mrn), timeout=30)
