@@ -27,6 +27,7 @@ from adapters.amqp.intake_consumer import CustomsIntakeConsumer
 from adapters.amqp.link import CustomsLink
 from adapters.amqp.relay import OutboxRelay
 from adapters.amqp.topology import Names, connect, declare
+from adapters.licence_flow import LicenceReservations, licence_reservations
 from adapters.observability import PrometheusMetrics
 from adapters.push import PushDeliverer
 from adapters.push_transports import PartnerDeliveries, SoapPartnerDelivery
@@ -46,7 +47,6 @@ from gateway.errors import ConfigurationError
 from gateway.events.config import ConsumerSpec, load_consumers
 from gateway.events.service import EventHandler, EventService
 from gateway.flows.clearance_decisions import ClearanceDecisionHandler
-from gateway.flows.licences.intake_effect import LicenceIntake
 from gateway.flows.payments.assessments import DutyAssessmentHandler
 from gateway.flows.payments.intake_effect import PaymentIntake
 from gateway.flows.transit.events import MovementEventHandler
@@ -124,6 +124,7 @@ class Gateway:
     relay: OutboxRelay | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
     pusher: PushDeliverer | None = None
+    licences: LicenceReservations | None = None    # flow F3: reservations with the agencies
     background: list[Any] = field(default_factory=list)
     role: str = ALL
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -160,7 +161,7 @@ class Gateway:
         self.intake.after_commit = self.relay.wake
         self._customs_link()
         await self.declare_topology()
-        self.background = [self.relay, *self.consumers, self.pusher,
+        self.background = [self.relay, *self.consumers, self.pusher, *self._agency_caller(owner),
                            *([self.customs_intake] if self.customs_intake else []), *self.links]
         if sandbox:
             self.background.extend(self._standins())
@@ -186,6 +187,15 @@ class Gateway:
             self.pusher.wake()
         if self.relay is not None:
             self.relay.wake()
+        if self.licences is not None:      # an agency call may be due (a reservation …)
+            self.licences.wake()
+
+    def _agency_caller(self, owner: str) -> list[Any]:
+        """Flow F3: the caller of the agencies' quantity services (after each commit)."""
+        if self.licences is None:
+            return []
+        return [self.licences.caller(self.journal, key=self.bus_key, trust=self.trust,
+                                     owner=owner, after_commit=self._applied)]
 
     def _customs_link(self) -> None:
         """Flow F4: the AMQP intake of CD messages, and a link to each peer whose broker the
@@ -222,7 +232,9 @@ class Gateway:
             key=load_signing_key(self.settings, "clearance"), trust=trust,
             rules=ClearanceRules.load(self.settings.config_file("standins/clearance.toml")),
             ledger=ClearanceLedger(ledger_path(self.settings.var_dir)),
-            payments_queue="clearance.payments"),     # flow F2: release once paid
+            payments_queue="clearance.payments",      # flow F2: release once paid
+            licences_queue="clearance.licences",      # flow F3: release once reserved
+            licensing=self.licences.licensing if self.licences else None),
             TransitStandIn(                           # flow F4: MRN, release, arrival …
                 amqp_url=self.settings.amqp_url, names=self.names, queue="clearance.transit",
                 decisions_exchange="customs.decisions",
@@ -297,21 +309,26 @@ def build_gateway(settings: Settings, *, gateway_url: str = "",
                            country=settings.country, validate=schema_check(registry))
     payments = PaymentIntake(signer=signer, bus_key=signer_key, routing=routing,
                              parking_exchange=topology.parking_exchange, partners=partners)
+    licences = licence_reservations(settings, signer=signer, bus_key=signer_key,
+                                    routing=routing, parking_exchange=topology.parking_exchange,
+                                    partners=partners)
     intake = IntakeService(front=pipelines.front, back=pipelines.back, journal=journal,
                            signer=signer, metrics=prom, problem_cap=settings.problem_cap,
                            answers=answers, effects={"payment_notification": payments,
-                                                     "licence": LicenceIntake(),
+                                                     "licence": licences.licence_intake,
+                                                     "declaration": licences.requests,
                                                      "movement_message": MovementIntake(transit)})
     handlers: list[EventHandler] = [ClearanceDecisionHandler(
         signer=signer, partners=partners, metrics=prom, country=settings.country,
         agency=settings.agency), DutyAssessmentHandler(),
-        MovementEventHandler(transit, movements=lambda: journal.flow(MOVEMENTS))]
+        MovementEventHandler(transit, movements=lambda: journal.flow(MOVEMENTS)),
+        licences.handler]
     events = {spec.name: (spec, EventService(
         spec.name, spec.routes, handlers, trust=trust, store=journal, reads=journal,
         metrics=prom)) for spec in load_consumers(settings.config_file("events.toml"))}
     return Gateway(settings, registry, partners, routing, topology, Names(settings.amqp_prefix),
                    journal, prom, signer, signer_key, trust, intake, events, limits, payments,
-                   administration=administration, link=link)
+                   administration=administration, link=link, licences=licences)
 
 
 def load_administration(settings: Settings, partners: PartnerRegistry) -> tuple[

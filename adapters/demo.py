@@ -130,9 +130,11 @@ def _run_steps(settings: Settings, base: str) -> list[Step]:
     for step in (steps[0], steps[1], steps[4]):
         if step.conversation not in pushed_ids:
             step.ok, step.note = False, step.note + "; no push received"
+    from adapters.demo_licences import licence_steps
     from adapters.demo_payments import payment_steps
 
-    return steps + payment_steps(settings, base, tokens, verify, http, run)
+    return steps + payment_steps(settings, base, tokens, verify, http, run) + \
+        licence_steps(settings, base, tokens, verify, http, run)
 
 
 def _soap_submit(base: str, token: str, document: bytes, verify: Verifier, step: Step) -> Step:

@@ -3,7 +3,8 @@
 Messages enter the gateway here (``rest.py`` for plain XML, ``soap.py`` for SOAP 1.1/1.2);
 everything after the HTTP framing happens in ``gateway.pipeline``. In sandbox mode the app also
 serves the stand-in partners that answer the gateway over HTTP: a broker's callback receiver
-(``/sandbox/callbacks/…``) and the demo bank's SOAP service (``/bank/…``).
+(``/sandbox/callbacks/…``), the demo bank's SOAP service (``/bank/…``) and the permit
+agencies' quantity services (``/agency/<id>/…``).
 """
 
 from __future__ import annotations
@@ -87,6 +88,21 @@ def _bank_standin(gateway: Gateway) -> Any:
         bank_ledger_path(settings.var_dir, settings.amqp_prefix)))
 
 
+def _agency_standins(gateway: Gateway) -> Any:
+    """The demo permit agencies (real SOAP servers with WS-Security), their register a file of
+    this sandbox, shared by every worker (the quantities they are authoritative for)."""
+    from adapters.standins.agency import AgencyStandIns
+    from adapters.standins.agency_register import AgencyRegister, agency_register_path
+
+    settings = gateway.settings
+    register = AgencyRegister(agency_register_path(settings.var_dir, settings.amqp_prefix),
+                              country=settings.country)
+    agencies = [p.id for p in gateway.partners.partners.values() if p.kind == "agency"
+                and (settings.keys_dir / f"{p.id}.key").is_file()]
+    return AgencyStandIns.from_settings(settings, register, settings.public_url,
+                                        agencies=agencies)
+
+
 def _mount(app: FastAPI, gateway: Gateway, sandbox: bool) -> None:
     admission = Admission(gateway.settings.max_in_flight,      # shared by HTTP and SOAP
                           gateway.settings.max_in_flight_per_partner)
@@ -99,3 +115,4 @@ def _mount(app: FastAPI, gateway: Gateway, sandbox: bool) -> None:
         app.include_router(broker_callbacks.router(
             gateway.partners, gateway.bus_key.certificate, gateway.limits))
         app.include_router(_bank_standin(gateway).router())    # the demo bank, under /bank/
+        app.include_router(_agency_standins(gateway).router())  # the agencies, /agency/<id>/

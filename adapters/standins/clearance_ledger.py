@@ -15,9 +15,15 @@ decisions (ids derived from the message id) are duplicates the gateway recognise
 gateway's payment messages (``clearance.payments``) are de-duplicated the same way, by their
 own message ids.
 
-The releases that wait for payment are kept here too, by conversation: ``awaiting`` from
-before the duties decision is published (so no payment can come first) until the release is
-published, then ``released``.
+The releases that wait are kept here too, by conversation: ``awaiting`` from before the
+duties decision is published (so no payment or reservation result can come first) until the
+release is published, then ``released``. What each waits for is a list of conditions
+(``release_conditions``: ``payment``, ``reservation:<agency>:<number>:<item>``), each
+``waiting``, ``met`` or ``failed``: ``meet`` gives the release back once every condition of it
+is met (again, if asked again while the release is still awaiting: a redelivered message after
+a crash half-way releases it then); a ``failed`` one (a refused reservation, a revoked
+licence) withholds the release for good. A release kept by an older stand-in has no condition
+rows: its payment alone releases it, as before.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,7 +40,8 @@ from adapters.standins.clearance_rules import PendingRelease
 DECIDE, DUPLICATE = "decide", "duplicate"
 AWAITING, RELEASED = "awaiting", "released"
 _PENDING = ("conversation_id", "receipt_id", "message_id", "reference", "mrn",
-            "payment_reference", "amount_due", "currency")
+            "payment_reference", "amount_due", "currency", "final")
+WAITING, MET, FAILED = "waiting", "met", "failed"
 
 
 def ledger_path(var_dir: Path) -> Path:
@@ -76,22 +84,72 @@ class ClearanceLedger:
     def await_payment(self, pending: PendingRelease) -> None:
         """Keep ``pending`` until its duties are paid (a repeat of the same one changes
         nothing, nor does a conversation released already)."""
+        self.await_release(pending, ["payment"])
+
+    def await_release(self, pending: PendingRelease, conditions: Sequence[str]) -> None:
+        """Keep ``pending`` until each of ``conditions`` is met (a repeat changes nothing)."""
         with self._lock:
             conn = self._connection()
             with conn:
-                conn.execute(
-                    f"INSERT INTO releases ({', '.join(_PENDING)}, state, at) VALUES"
-                    f" ({', '.join('?' * (len(_PENDING) + 2))}) ON CONFLICT DO NOTHING",
-                    (*(str(getattr(pending, name)) if name == "amount_due"
-                       else getattr(pending, name) for name in _PENDING),
-                     AWAITING, time.time()))
+                if conn.execute(
+                        f"INSERT INTO releases ({', '.join(_PENDING)}, state, at) VALUES"
+                        f" ({', '.join('?' * (len(_PENDING) + 2))}) ON CONFLICT DO NOTHING",
+                        (*(str(getattr(pending, name)) if name == "amount_due"
+                           else getattr(pending, name) for name in _PENDING),
+                         AWAITING, time.time())).rowcount == 1:
+                    conn.executemany("INSERT INTO release_conditions (conversation_id,"
+                                     " condition, state, reason, at) VALUES (?, ?, ?, NULL, ?)"
+                                     " ON CONFLICT DO NOTHING",
+                                     [(pending.conversation_id, c, WAITING, time.time())
+                                      for c in dict.fromkeys(conditions)])
+
+    def meet(self, conversation_id: str, condition: str) -> PendingRelease | None:
+        """Note ``condition`` met; the release, if it awaits and nothing else is wanting."""
+        with self._lock:
+            conn = self._connection()
+            with conn:
+                states = dict(conn.execute("SELECT condition, state FROM release_conditions"
+                                           " WHERE conversation_id = ?", (conversation_id,)))
+                if not states:                       # kept by an older stand-in: payment only
+                    return self._awaiting(conn, conversation_id) if condition == "payment" \
+                        else None
+                if states.get(condition) not in (WAITING, MET):
+                    return None
+                conn.execute("UPDATE release_conditions SET state = ?, at = ? WHERE"
+                             " conversation_id = ? AND condition = ?",
+                             (MET, time.time(), conversation_id, condition))
+                states[condition] = MET
+                if any(state != MET for state in states.values()):
+                    return None
+                return self._awaiting(conn, conversation_id)
+
+    def fail(self, conversation_id: str, condition: str, reason: str) -> bool:
+        """Note ``condition`` failed (the release is withheld); ``False`` if not waited for."""
+        with self._lock:
+            conn = self._connection()
+            with conn:
+                return conn.execute(
+                    "UPDATE release_conditions SET state = ?, reason = ?, at = ? WHERE"
+                    " conversation_id = ? AND condition = ?",
+                    (FAILED, reason, time.time(), conversation_id, condition)).rowcount == 1
+
+    def conditions(self, conversation_id: str) -> dict[str, str]:
+        """Each condition of the release of ``conversation_id`` and its state."""
+        with self._lock:
+            return dict(self._connection().execute(
+                "SELECT condition, state FROM release_conditions WHERE conversation_id = ?"
+                " ORDER BY condition", (conversation_id,)))
 
     def pending(self, conversation_id: str) -> PendingRelease | None:
-        """The release of ``conversation_id`` that waits for payment, if any."""
+        """The release of ``conversation_id`` that waits, if any."""
         with self._lock:
-            row = self._connection().execute(
-                f"SELECT {', '.join(_PENDING)} FROM releases WHERE conversation_id = ?"
-                f" AND state = ?", (conversation_id, AWAITING)).fetchone()
+            return self._awaiting(self._connection(), conversation_id)
+
+    @staticmethod
+    def _awaiting(conn: sqlite3.Connection, conversation_id: str) -> PendingRelease | None:
+        row = conn.execute(f"SELECT {', '.join(_PENDING)} FROM releases WHERE"
+                           f" conversation_id = ? AND state = ?",
+                           (conversation_id, AWAITING)).fetchone()
         if row is None:
             return None
         values = dict(zip(_PENDING, row, strict=True))
@@ -137,5 +195,12 @@ class ClearanceLedger:
                          " mrn TEXT NOT NULL, payment_reference TEXT NOT NULL,"
                          " amount_due TEXT NOT NULL, currency TEXT NOT NULL,"
                          " state TEXT NOT NULL, at REAL NOT NULL)")
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(releases)")}
+            if "final" not in columns:               # a ledger of an older stand-in
+                conn.execute("ALTER TABLE releases ADD COLUMN final TEXT NOT NULL"
+                             " DEFAULT 'released'")
+            conn.execute("CREATE TABLE IF NOT EXISTS release_conditions (conversation_id TEXT"
+                         " NOT NULL, condition TEXT NOT NULL, state TEXT NOT NULL, reason TEXT,"
+                         " at REAL NOT NULL, PRIMARY KEY (conversation_id, condition))")
             self._conn = conn
         return self._conn

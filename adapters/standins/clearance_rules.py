@@ -16,7 +16,18 @@ Simple, configured rules (``config/standins/clearance.toml``):
    ``pay_before_release`` is off;
 4. otherwise once the duties are **paid**: the release waits (``pending_release``) until
    the gateway's payment event says the assessment is ``paid`` or ``overpaid``
-   (``release_after_payment``; the stand-in consumes ``clearance.payments``).
+   (``release_after_payment``; the stand-in consumes ``clearance.payments``);
+5. and, when its goods items must draw on licences (``config/licensing.toml``: the items a
+   requirement names, and the licences of it they quote — ``licences_to_reserve``) and
+   ``[release] reserve_before_release`` is on, once **each of those reservations is
+   reserved**: the gateway's reservation event on ``clearance.licences`` says so
+   (``release_conditions`` names what the release waits for: ``payment``,
+   ``reservation:<agency>:<number>:<item>``). A refused reservation, or a licence revoked
+   while the release waits, withholds the release for good.
+
+A declaration whose LRN ends with ``[invalidation] lrn_suffix`` is **invalidated** instead of
+released (the decision ``invalidated``, once what the release would wait for is settled): how
+the tests and the demo see the reservations of an invalidated declaration deleted.
 
 Decision ids and the MRN are derived from the declaration's message id, so a redelivered
 declaration yields the same decisions — and a release after payment the same id as a release
@@ -34,6 +45,7 @@ from pathlib import Path
 
 from gateway.canonical.clearance_decision import AssessedDuty, ClearanceDecision, DecisionError
 from gateway.canonical.declaration import Declaration, header_pointer
+from gateway.canonical.licensing_rules import LicensingRequirements, licences_to_reserve
 from gateway.identifiers import creditor_reference, make_mrn
 from gateway.pipeline.exchange import utc_now_iso
 
@@ -53,11 +65,14 @@ class ClearanceRules:
     pay_before_release: bool = True
     # (category, type) of a declaration-level document naming a deferment account
     deferment_documents: frozenset[tuple[str, str]] = frozenset({("1", "DAN")})
+    reserve_before_release: bool = True
+    invalidate_lrn_suffix: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> ClearanceRules:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
         c, release = raw.get("clearance", {}), raw.get("release", {})
+        invalidation = raw.get("invalidation", {})
         return cls(
             country=c.get("country", "MK"), currency=c.get("currency", "MKD"),
             vat_rate=Decimal(c.get("vat_rate", "18")),
@@ -70,7 +85,16 @@ class ClearanceRules:
             deferment_documents=frozenset(
                 (str(d["category"]), str(d["type"]))
                 for d in release.get("deferment_documents", [{"category": "1", "type": "DAN"}])),
+            reserve_before_release=bool(release.get("reserve_before_release", True)),
+            invalidate_lrn_suffix=invalidation.get("lrn_suffix") or None,
         )
+
+    def final_decision(self, declaration: Declaration) -> str:
+        """``released``, or ``invalidated`` for an LRN ending with the invalidation suffix."""
+        lrn = declaration.header.lrn or ""
+        if self.invalidate_lrn_suffix and lrn.endswith(self.invalidate_lrn_suffix):
+            return "invalidated"
+        return "released"
 
 
 @dataclass(frozen=True)
@@ -85,11 +109,14 @@ class PendingRelease:
     payment_reference: str
     amount_due: Decimal
     currency: str
+    final: str = "released"              # the decision it waits to take (or "invalidated")
 
 
 def decide(declaration: Declaration, *, message_id: str, conversation_id: str,
-           receipt_id: str, rules: ClearanceRules) -> list[ClearanceDecision]:
-    """The decisions the stand-in takes on one declaration, in the order it sends them."""
+           receipt_id: str, rules: ClearanceRules,
+           reservations: Sequence[str] = ()) -> list[ClearanceDecision]:
+    """The decisions the stand-in takes on one declaration, in the order it sends them
+    (``reservations``: the ``release_conditions`` of the licences its items must draw on)."""
     header = declaration.header
     base = {"conversation_id": conversation_id, "receipt_id": receipt_id,
             "reference": header.lrn}
@@ -112,9 +139,30 @@ def decide(declaration: Declaration, *, message_id: str, conversation_id: str,
         decision("duties_assessed", mrn=mrn, duties=duties, total_duties=total,
                  currency=rules.currency, payment_reference=creditor_reference(mrn)),
     ]
-    if channel == "green" and not waits_for_payment(declaration, total, rules):
-        decisions.append(decision("released", mrn=mrn))
+    waits = waits_for_payment(declaration, total, rules) or (
+        rules.reserve_before_release and bool(reservations))
+    if channel == "green" and not waits:
+        decisions.append(decision(rules.final_decision(declaration), mrn=mrn))
     return decisions
+
+
+def reservation_conditions(declaration: Declaration,
+                           licensing: LicensingRequirements | None) -> list[str]:
+    """``reservation:<agency>:<number>:<item>`` for each quantity the declaration's items must
+    reserve on a licence before release (none without licensing requirements)."""
+    if licensing is None:
+        return []
+    return [f"reservation:{d.licence.agency}:{d.licence.number}:{d.item.sequence}"
+            for d in licences_to_reserve(declaration, licensing)]
+
+
+def release_conditions(declaration: Declaration, pending: PendingRelease,
+                       reservations: Sequence[str], rules: ClearanceRules) -> list[str]:
+    """What ``pending``'s release waits for: ``payment`` and the reservations."""
+    conditions = ["payment"] if waits_for_payment(declaration, pending.amount_due, rules) else []
+    if rules.reserve_before_release:
+        conditions.extend(reservations)
+    return conditions
 
 
 def waits_for_payment(declaration: Declaration, total: Decimal, rules: ClearanceRules) -> bool:
@@ -129,25 +177,27 @@ def deferred(declaration: Declaration, rules: ClearanceRules) -> bool:
                for d in declaration.documents)
 
 
-def pending_release(decisions: Sequence[ClearanceDecision], message_id: str
-                    ) -> PendingRelease | None:
-    """The release ``decisions`` leave waiting for payment: a green channel, duties assessed
-    and no release among them; ``None`` when nothing waits."""
+def pending_release(decisions: Sequence[ClearanceDecision], message_id: str,
+                    final: str = "released") -> PendingRelease | None:
+    """The release (or invalidation: ``final``) ``decisions`` leave waiting: a green channel,
+    duties assessed and no release among them; ``None`` when nothing waits."""
     kinds = {d.kind: d for d in decisions}
     control, duties = kinds.get("control"), kinds.get("duties_assessed")
-    if control is None or control.channel != "green" or duties is None or "released" in kinds:
+    if control is None or control.channel != "green" or duties is None or "released" in kinds \
+            or "invalidated" in kinds:
         return None
     assert duties.mrn and duties.payment_reference and duties.total_duties is not None
     return PendingRelease(
         conversation_id=duties.conversation_id, receipt_id=duties.receipt_id,
         message_id=message_id, reference=duties.reference, mrn=duties.mrn,
         payment_reference=duties.payment_reference, amount_due=duties.total_duties,
-        currency=duties.currency or "")
+        currency=duties.currency or "", final=final)
 
 
 def release_after_payment(pending: PendingRelease) -> ClearanceDecision:
-    """The release of a declaration whose duties are paid (the id a release at once has)."""
-    return _decision(pending.message_id, "released", conversation_id=pending.conversation_id,
+    """The release (or invalidation) of a declaration whose duties are paid and quantities
+    reserved: the id a release at once has."""
+    return _decision(pending.message_id, pending.final, conversation_id=pending.conversation_id,
                      receipt_id=pending.receipt_id, reference=pending.reference,
                      mrn=pending.mrn)
 

@@ -2,7 +2,9 @@
 
 Decisions travel on RabbitMQ as deterministic JSON, signed (detached) by the clearance
 system. One declaration gets several: accepted (with the MRN) or rejected (with errors and
-WCO pointers), then the risk channel (control), the duties assessed, and the release.
+WCO pointers), then the risk channel (control), the duties assessed, and the release — or,
+after its acceptance, its invalidation (``invalidated``: the declaration no longer stands; the
+quantities it reserved on licences are given back).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from decimal import Decimal
 
 from gateway.canonical.model import wco
 
-DECISION_KINDS = ("accepted", "rejected", "control", "duties_assessed", "released")
+DECISION_KINDS = ("accepted", "rejected", "control", "duties_assessed", "released",
+                  "invalidated")
 CHANNELS = ("green", "yellow", "red")
 
 

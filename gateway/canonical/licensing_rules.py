@@ -19,8 +19,11 @@ quotes none of its documents with a number, is ``GW-RULE-LICENCE-MISSING`` at th
 of the item's documents (``42A/67A/68A[2]/02A``). A document counts when it is an additional
 document of the item, or of the declaration with the item's number (``line``, as ASYCUDA
 states item documents) or with no item number (it applies to every item).
-``quoted_licences`` gives, for one item, the licences it quotes and who issued them — what a
-reservation against them starts from.
+``quoted_licences`` gives, for one item, the licences it quotes and who issued them;
+``licences_to_reserve`` the quantities a declaration must reserve before its release: for each
+goods item a requirement names, each licence of that requirement it quotes, with the item's
+net mass in kilograms (WCO 128; its gross mass when no net mass is stated; an item stating
+neither draws nothing) — the gateway's reservations and clearance's wait both start from it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +144,35 @@ def quoted_licences(declaration: Declaration, item: GoodsItem,
         if document is not None:
             found.append(QuotedLicence(code, number, document.agency, document.document_type))
     return found
+
+
+@dataclass(frozen=True)
+class LicenceDraw:
+    """A quantity a goods item must draw on a licence it quotes, before its release."""
+
+    item: GoodsItem
+    licence: QuotedLicence
+    quantity: Decimal
+    unit: str                          # UN/ECE Rec 20: KGM (WCO masses are kilograms)
+
+
+def licences_to_reserve(declaration: Declaration, licensing: LicensingRequirements
+                        ) -> list[LicenceDraw]:
+    """What ``declaration`` must reserve: per required licence quoted, once per item."""
+    category = declaration.procedure.category if declaration.procedure else None
+    draws = []
+    for item in declaration.goods_items:
+        mass = item.net_mass if item.net_mass is not None else item.gross_mass
+        if not item.commodity_code or mass is None:
+            continue
+        wanted = {code for requirement in licensing.required_for(item.commodity_code, category)
+                  for code in requirement.documents}
+        seen: set[tuple[str, str]] = set()
+        for quoted in quoted_licences(declaration, item, licensing):
+            if quoted.code in wanted and (quoted.agency, quoted.number) not in seen:
+                seen.add((quoted.agency, quoted.number))
+                draws.append(LicenceDraw(item, quoted, mass, "KGM"))
+    return draws
 
 
 def _quoted(declaration: Declaration, item: GoodsItem) -> list[tuple[str, str]]:

@@ -3,8 +3,8 @@
 The partner receives a ``gw:Notification`` (gateway metadata: notification id, conversation
 id, kind) wrapping a WCO DM 3.6 ``md:MetaData`` + ``Response`` in the form national customs
 services publish (function codes 01 accepted, 03 rejected, 05 control, 13 duties/payment,
-07 released; errors with WCO pointers). Every ``DateTimeString`` is in the RES data-set
-namespace (``RES_DS_NS``), where the official schema declares it, its parent element in
+07 released, 10 invalidated; errors with WCO pointers). Every ``DateTimeString`` is in the RES
+data-set namespace (``RES_DS_NS``), where the official schema declares it, its parent element in
 RES-DMS. The whole ``gw:Notification`` is signed.
 """
 
@@ -29,6 +29,7 @@ FUNCTION_CODES: dict[str, tuple[str, str]] = {
     "rejected": ("03", "REJ"),
     "control": ("05", "CTL"),
     "released": ("07", "RES"),
+    "invalidated": ("10", "INV"),
     "duties_assessed": ("13", "TAX"),
 }
 _CHANNEL_STATUS = {"green": "G", "yellow": "Y", "red": "R"}

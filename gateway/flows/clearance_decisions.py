@@ -29,7 +29,8 @@ from gateway.ports import Conversations, JournalTransaction, Notification
 from gateway.signing.xmldsig import XmlSigner
 
 _STATUS = {"accepted": "accepted", "rejected": "rejected", "control": "control",
-           "duties_assessed": "duties-assessed", "released": "released"}
+           "duties_assessed": "duties-assessed", "released": "released",
+           "invalidated": "invalidated"}
 
 
 class InvalidDecision(InvalidEvent):

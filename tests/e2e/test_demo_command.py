@@ -18,9 +18,11 @@ GATEWAY = PROJECT_HOME / ".venv" / "bin" / "gateway"
 
 def test_demo_command_runs_every_step_successfully(
         settings: Settings, rabbitmq: str, tmp_path: Path) -> None:
-    """``gateway demo`` exits 0 and reports ``15/15 steps did what they should``: the declaration
+    """``gateway demo`` exits 0 and reports ``18/18 steps did what they should``: the declaration
     flow, then flow F2 (duties, the bank's look-up and camt.054 over SOAP with WS-Security, the
-    broker's PAY, the ACK at the bank, the release), then flow F4 (a transit movement MK -> RS
+    broker's PAY, the ACK at the bank, the release), then flow F3 (apples on a phytosanitary
+    certificate and 6 t of steel on a 10 t licence reserved with the agencies, released and
+    written off; 5 t more refused, insufficient quantity), then flow F4 (a transit movement MK -> RS
     across two gateways: CC015C, the AAR and ATR over the link, the crossing, the arrival, the
     arrival advice and control results back, the write-off)."""
     var_dir = tmp_path / "var"
@@ -31,9 +33,9 @@ def test_demo_command_runs_every_step_successfully(
                           text=True, timeout=120)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    assert "15/15 steps did what they should" in done.stdout, output
+    assert "18/18 steps did what they should" in done.stdout, output
     table = [line for line in done.stdout.splitlines() if re.match(r"\d+ +\S", line)]
-    assert len(table) == 15 and all(" OK (" in line for line in table), output
+    assert len(table) == 18 and all(" OK (" in line for line in table), output
     assert "ACC,CTL,TAX,RES" in table[0] and "ACC,CTL,TAX,RES" in table[1]
     assert "REJ" in table[4]
     duties, look_up, camt, ack, release = table[5:10]
@@ -43,7 +45,11 @@ def test_demo_command_runs_every_step_successfully(
     assert "partly, matched; broker's PAY: paid" in camt and " soap12 " in camt
     assert "bank-demo received partly, matched" in ack
     assert release.rstrip().endswith(")") and "ACC,CTL,TAX,PAY" in release
-    declared, records, crossing, arrival, written_off = table[10:]
+    apples, steel, more = table[10:13]
+    assert "ACC,CTL,TAX,RES" in apples and "agency-phyto" in apples and "written off" in apples
+    assert "4.000 TNE left" in steel and "ACC,LIC,CTL,TAX" in more
+    assert "insufficient-quantity: 4.000 t left" in more and "RES" not in more
+    declared, records, crossing, arrival, written_off = table[13:]
     assert "CC928C,CC028C,CC029C" in declared and "CD001C,CD050C" in records
     assert "RS transit crossing_notified" in crossing and "CC025C" in arrival
     assert "MK departure written_off" in written_off and "CC045C" in written_off

@@ -46,7 +46,7 @@ pytestmark = pytest.mark.integration
 class StandIn:
     """The stand-in running in a thread; ``decisions`` reads what it published."""
 
-    def __init__(self, settings: Settings, ledger_file: Path) -> None:
+    def __init__(self, settings: Settings, ledger_file: Path, **options: Any) -> None:
         self.settings = settings
         self.names = Names(settings.amqp_prefix)
         topology = Topology.load(settings.config_dir / "topology.toml")
@@ -59,7 +59,7 @@ class StandIn:
             decisions_exchange="customs.decisions", parking_exchange=topology.parking_exchange,
             key=load_signing_key(settings, "clearance"), trust=trust,
             rules=ClearanceRules.load(settings.config_dir / "standins" / "clearance.toml"),
-            ledger=self.ledger, payments_queue="clearance.payments")
+            ledger=self.ledger, payments_queue="clearance.payments", **options)
         self.loop = asyncio.new_event_loop()
         self.loop.run_until_complete(self._declare(topology))
         self.task = self.loop.create_task(self.standin.run())

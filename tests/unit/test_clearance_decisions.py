@@ -35,14 +35,18 @@ from gateway.flows.clearance_decisions import (  # noqa: E402
     InvalidDecision,
     UnknownConversation,
 )
+from gateway.flows.licences.notices import ReservationNotices  # noqa: E402
+from gateway.flows.licences.reservation_handler import LicenceReservationHandler  # noqa: E402
 from gateway.flows.payments.assessments import DutyAssessmentHandler  # noqa: E402
 from gateway.metrics import RecordingMetrics  # noqa: E402
 from gateway.partners import PartnerRegistry  # noqa: E402
 from gateway.ports import AcceptedMessage  # noqa: E402
+from gateway.routing import RoutingTable  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 from gateway.signing.detached import sign_body  # noqa: E402
 from gateway.signing.keys import SigningKey, TrustStore, generate_key_pair  # noqa: E402
 from gateway.signing.xmldsig import XmlSigner, verify_enveloped  # noqa: E402
+from tests.fake_licence_store import FakeLicenceStore  # noqa: E402
 from tests.fake_payment_ledger import FakePaymentLedgerStore  # noqa: E402
 from tests.fakes import FakeJournal  # noqa: E402
 
@@ -79,6 +83,7 @@ class Setup:
         self.keys = keys
         self.journal = FakeJournal()
         self.journal.flows["payments"] = FakePaymentLedgerStore()   # the duty-assessment handler's
+        self.journal.flows["licences"] = FakeLicenceStore()   # the licence-reservation handler's
         self.metrics = RecordingMetrics()
         trust = TrustStore()
         trust.add("clearance", keys["clearance"].certificate)
@@ -90,7 +95,11 @@ class Setup:
                                            agency="Customs Administration")
         spec = next(s for s in load_consumers(SETTINGS.config_dir / "events.toml")
                     if s.name == "clearance-events")
-        self.service = EventService(spec.name, spec.routes, [handler, DutyAssessmentHandler()],
+        reservations = LicenceReservationHandler(ReservationNotices(
+            XmlSigner(keys["gateway"]), keys["gateway"],
+            RoutingTable.load(SETTINGS.config_dir / "routes.toml"), "gateway.parking", partners))
+        self.service = EventService(spec.name, spec.routes,
+                                    [handler, DutyAssessmentHandler(), reservations],
                                     trust=trust,
                                     store=self.journal, reads=self.journal, metrics=self.metrics)
         self.conversation_id = f"conv-{partner_id}"

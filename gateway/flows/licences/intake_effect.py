@@ -13,6 +13,14 @@ and its number. Two transactions creating the same licence at once cannot both w
 ``insert`` writes nothing when the other one got there first, and the licence is then held and
 decided on again. The canonical licence goes to clearance (the outbox) whatever the outcome;
 it states its version, and clearance may hear of a stale one.
+
+A revocation applied to a licence that quantities are reserved on (``pending`` or ``reserved``,
+not on their way to deletion) is surfaced for each of those reservations — each MRN and goods
+item: the reservation notes when (``revoked_at``), clearance gets a signed
+``licence_revoked`` reservation event and the broker a signed ``LIC`` notification in the
+declaration's conversation (``ReservationNotices``). The reservations stay as the agency has
+them: what becomes of the declaration is clearance's decision (its ``invalidated`` deletes
+them); no new reservation can be made on a revoked licence.
 """
 
 from __future__ import annotations
@@ -21,6 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gateway.canonical.licence import REVOKED, Licence
+from gateway.flows.licences.notices import ReservationNotices
+from gateway.flows.licences.reservations import (
+    DELETED,
+    EV_REVOKED,
+    PENDING,
+    RESERVED,
+)
 from gateway.flows.licences.store import (
     FLOW,
     LicenceLineState,
@@ -81,9 +96,26 @@ def record_version(store: LicenceStore, incoming: LicenceState) -> LicenceOutcom
     return LicenceOutcome(outcome, kept)
 
 
+def surface_revocation(tx: JournalTransaction, licence: LicenceState,
+                       notices: ReservationNotices, at: str) -> int:
+    """Note the revocation on every standing reservation of ``licence`` (held) and tell
+    clearance and the broker of each; how many."""
+    store = tx.flow(FLOW)
+    told = 0
+    for r in store.reservations_on(licence.agency, licence.number):
+        if r.state not in (PENDING, RESERVED) or r.target == DELETED or r.revoked_at:
+            continue
+        noted = replace(r, revoked_at=licence.revoked_at or at, updated_at=at)
+        store.save_reservation(noted)
+        notices.tell(tx, noted, EV_REVOKED, at)
+        told += 1
+    return told
+
+
 @dataclass
 class LicenceIntake:
     clock: Callable[[], str] = utc_now_iso
+    revocations: ReservationNotices | None = None     # tells of reservations it affects
 
     def __call__(self, ex: Exchange) -> Callable[[JournalTransaction], LicenceOutcome]:
         """The work for ``ex``'s licence, to run in the journal's transaction."""
@@ -94,6 +126,9 @@ class LicenceIntake:
 
         def work(tx: JournalTransaction) -> LicenceOutcome:
             result = record_version(tx.flow(FLOW), incoming)
+            if (self.revocations is not None and result.outcome == APPLIED
+                    and result.licence.status == REVOKED):
+                surface_revocation(tx, result.licence, self.revocations, incoming.updated_at)
             tx.add_history(ex.conversation_id, incoming.updated_at, f"licence.{result.outcome}",
                            {"agency": incoming.agency, "number": incoming.number,
                             "version": incoming.version, "status": incoming.status,

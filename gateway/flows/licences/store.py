@@ -16,6 +16,13 @@ the database), so what is decided on it — a newer version, later a reservation
 quantities — cannot race. ``LicenceReader`` is the read-only side outside a transaction
 (``journal.flow("licences")``). Quantities are ``Decimal`` here and decimal strings in the
 store: sums are exact.
+
+Quantity reservations (``reservations``) live here too: the ``ReservationRequest`` of each
+goods item quoting a licence (recorded with the declaration), the ``Reservation`` per
+(licence, MRN, goods item) with its state, and the agency's ``LineBalance`` per line. A
+reservation is decided and written while its licence is held; the agency caller claims the
+reservations with a call due (``claim_calls``: leased, PostgreSQL ``FOR UPDATE SKIP LOCKED``,
+so two instances never call for the same one at once).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
+
+from gateway.flows.licences.reservations import LineBalance, Reservation, ReservationRequest
 
 FLOW = "licences"
 
@@ -104,6 +113,48 @@ class LicenceStore(Protocol):
         """Every agency's licence with this number (what a goods item quotes), not held."""
         ...
 
+    # --- reservations -------------------------------------------------------------------------
+
+    def add_requests(self, requests: Sequence[ReservationRequest]) -> int:
+        """Record what a declaration's items will draw; how many were new (a request kept
+        already for its (conversation, item, agency, number) is not written again)."""
+        ...
+
+    def requests(self, conversation_id: str) -> list[ReservationRequest]:
+        """A declaration's requests, by (agency, number, item)."""
+        ...
+
+    def reservation(self, agency: str, number: str, mrn: str, item: int) -> Reservation | None:
+        ...
+
+    def reservations_on(self, agency: str, number: str) -> list[Reservation]:
+        """Every reservation against one licence (read while it is held: what it draws)."""
+        ...
+
+    def reservations_of(self, conversation_id: str) -> list[Reservation]:
+        """A declaration's reservations, by (agency, number, item)."""
+        ...
+
+    def add_reservation(self, reservation: Reservation) -> bool:
+        """Write a new reservation; ``False`` (nothing written) if its key exists already."""
+        ...
+
+    def save_reservation(self, reservation: Reservation) -> None:
+        """Replace the reservation of the same key."""
+        ...
+
+    def claim_calls(self, owner: str, limit: int, lease_seconds: float, now: float
+                    ) -> list[Reservation]:
+        """Reservations with an agency call due at ``now``, not leased by another caller,
+        leased to ``owner`` for ``lease_seconds`` (oldest due first)."""
+        ...
+
+    def save_balance(self, balance: LineBalance) -> bool:
+        """Mirror the agency's balance of a line if newer (revision) than the one kept."""
+        ...
+
+    def balance(self, agency: str, number: str, line: int) -> LineBalance | None: ...
+
 
 class LicenceReader(Protocol):
     """The licences' read-only queries, outside any transaction."""
@@ -115,6 +166,14 @@ class LicenceReader(Protocol):
         ...
 
     def find(self, number: str) -> list[LicenceState]: ...
+
+    def requests(self, conversation_id: str) -> list[ReservationRequest]: ...
+
+    def reservations_of(self, conversation_id: str) -> list[Reservation]: ...
+
+    def reservations_on(self, agency: str, number: str) -> list[Reservation]: ...
+
+    def balance(self, agency: str, number: str, line: int) -> LineBalance | None: ...
 
 
 def lines_of(lines: Sequence[LicenceLineState]) -> tuple[LicenceLineState, ...]:
