@@ -72,6 +72,11 @@ class EventConsumer:
         self._connection: AbstractConnection | None = None
         self.connected = False
 
+    @property
+    def queue(self) -> str:
+        """The logical name of the queue this consumer reads (``config/events.toml``)."""
+        return self._queue
+
     async def run(self) -> None:
         backoff = 0.5
         while True:

@@ -169,9 +169,10 @@ def test_consumer_reconnects_after_outage_without_leaking_connections(
     opened: list[Any] = []
     real_connect = consumer_module.connect
 
-    async def recording_connect(*args: Any, **kwargs: Any) -> Any:
-        connection = await real_connect(*args, **kwargs)
-        opened.append(connection)
+    async def recording_connect(url: str, name: str) -> Any:
+        connection = await real_connect(url, name)
+        if name.endswith("gateway.decisions"):      # the clearance decisions' consumer
+            opened.append(connection)
         return connection
 
     monkeypatch.setattr(consumer_module, "connect", recording_connect)
@@ -181,7 +182,7 @@ def test_consumer_reconnects_after_outage_without_leaking_connections(
         conversation_id = submit_declaration(running, tokens[BROKER])
         wait_for(lambda: running.gateway.journal.outbox_counts() == {"sent": 1})
         assert [c for c in opened if not c.is_closed] == opened and len(opened) == 1
-        (consumer,) = running.gateway.consumers
+        (consumer,) = [c for c in running.gateway.consumers if c.queue == "gateway.decisions"]
         proxy.stop()
         wait_for(lambda: not consumer.connected)
         time.sleep(0.5)

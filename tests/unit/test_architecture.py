@@ -122,3 +122,26 @@ print(json.dumps({"failed": failed, "attempts": attempts, "threads": new_threads
     assert report["attempts"] == []
     assert report["threads"] == []
     assert report["imported"] == len(names)
+
+
+def duplicate_test_module_names(root: Path) -> dict[str, list[str]]:
+    """Test modules that share a file name (pytest imports them by basename: one hides the
+    other, and the whole run stops at collection)."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(root)))
+    return {name: paths for name, paths in seen.items() if len(paths) > 1}
+
+
+def test_test_modules_have_unique_file_names() -> None:
+    """No two test modules in tests/ share a file name (unit vs integration vs e2e)."""
+    assert duplicate_test_module_names(PROJECT_HOME / "tests") == {}
+
+
+def test_duplicate_name_checker_catches_a_planted_pair(tmp_path: Path) -> None:
+    """The checker finds two test_x.py in different tiers."""
+    for tier in ("unit", "e2e"):
+        (tmp_path / tier).mkdir()
+        (tmp_path / tier / "test_x.py").write_text("")
+    expected = {"test_x.py": ["e2e/test_x.py", "unit/test_x.py"]}
+    assert duplicate_test_module_names(tmp_path) == expected
