@@ -113,6 +113,7 @@ class FakeJournal:
         self.messages[key] = message
         self.receipts[key] = stored
         now = utc_now_iso()
+        previous = self.conversations.get(message.conversation_id)
         self.conversations[message.conversation_id] = {
             "id": message.conversation_id, "partner_id": message.partner_id,
             "reference": message.reference, "customs_reference": None,
@@ -125,9 +126,18 @@ class FakeJournal:
         }
         for outbound in message.outbox:
             self.outbox.append(FakeOutboxEntry(seq=len(self.outbox) + 1, message=outbound))
-        if effect is not None:
-            tx = FakeTransaction(self)
-            effect(tx)
+        if effect is not None:                       # one transaction, as in the real journals:
+            tx = FakeTransaction(self)               # an effect that raises stores nothing
+            try:
+                effect(tx)
+            except BaseException:
+                del self.messages[key], self.receipts[key]
+                if previous is None:
+                    self.conversations.pop(message.conversation_id, None)
+                else:
+                    self.conversations[message.conversation_id] = previous
+                del self.outbox[len(self.outbox) - len(message.outbox):]
+                raise
             tx.commit()
         return stored, True
 
