@@ -27,10 +27,11 @@ Two things the tree cannot carry are filled in from data in this file:
   published schemas); a truncated list not in ``CODE_SETS``, or one whose shown values differ
   from it, stops the generator;
 * ``SupplementaryDataEnvelope1`` is an ``xs:any`` (``(any element)`` in the tree) in the
-  published schema. Our schemas are strict and carry no wildcard: the envelope is an empty
-  ``xs:choice``, which no content satisfies, so a message with supplementary data
-  (``SplmtryData``, optional everywhere) is refused by our schema where the published one would
-  accept it (the only difference; ``tests/unit/test_camt054_schemas.py`` pins it).
+  published schema, and so it is in ours: one ``xs:any namespace="##any" processContents="lax"``
+  inside that envelope, exactly as published, and nowhere else. Supplementary data
+  (``SplmtryData``, optional everywhere) is how market practices (a country's or a bank's)
+  extend a message; real banks send it, and refusing it would refuse real files the format
+  allows. The gateway maps nothing from it (``tests/unit/test_camt054_schemas.py`` pins both).
 
 Stdlib only; the output is deterministic (no timestamp). How the shipped schemas were made
 (rerun after changing this script; ``SHARED`` is the ``shared`` folder beside the repository)::
@@ -263,8 +264,10 @@ def emit_complex(w, name: str, compositor: str,  # type: ignore[no-untyped-def]
                  children: tuple[tuple[str, str, str, str], ...]) -> None:
     w(f'    <xs:complexType name="{name}">')
     if children[0][0] == "*":
-        w("        <!-- published as xs:any: no wildcard here, so no content is accepted -->")
-        w("        <xs:choice/>")
+        w("        <!-- as published: the one wildcard, market-practice extensions -->")
+        w("        <xs:sequence>")
+        w('            <xs:any namespace="##any" processContents="lax"/>')
+        w("        </xs:sequence>")
     else:
         w(f"        <xs:{compositor}>")
         for child, type_name, low, high in children:
@@ -319,8 +322,8 @@ def generate(tree_text: str, message: str, source_name: str) -> str:
     w("  DO NOT EDIT BY HAND: change the script or the tree and rerun it (see its docstring).")
     w(f"  {len(types.complex)} aggregate types, {len(types.amounts)} amount types, "
       f"{len(types.simple)} simple types.")
-    w("  Strict: the supplementary data envelope (an xs:any in the published schema) takes")
-    w("  no content here.")
+    w("  Strict: the one wildcard is the supplementary data envelope's xs:any, as published")
+    w("  (in the versions that have one).")
     w("-->")
     w(f'<xs:schema xmlns="{namespace}" xmlns:xs="http://www.w3.org/2001/XMLSchema" '
       f'elementFormDefault="qualified" targetNamespace="{namespace}">')

@@ -118,6 +118,28 @@ def test_payments_envelope_and_other_versions_are_matched(
         assert assessment(running, sample.reference).status == "paid"
 
 
+SUPPLEMENTARY_DATA = (b"<SplmtryData><PlcAndNm>/Document/BkToCstmrDbtCdtNtfctn</PlcAndNm><Envlp>"
+                      b'<mp:Notice xmlns:mp="urn:example:bank-market-practice">'
+                      b"<mp:Batch>B-77</mp:Batch></mp:Notice></Envlp></SplmtryData>")
+
+
+def test_payments_file_with_supplementary_data_is_matched(
+        payments_server: RunningGateway, channel: Any, tokens: dict[str, str]) -> None:
+    """A bank's market-practice extension (SplmtryData, an xs:any envelope in the published
+    schema) is accepted in 001.04 and 001.08 and the payment matched as without it."""
+    running = payments_server
+    for seed, version in ((53, "04"), (54, "08")):
+        (sample,) = sample_payments(1, seed=seed)
+        assess(running, channel, tokens["broker-alpha"], sample.reference, sample.amount)
+        body = build_camt054(version, seed=seed).replace(
+            b"</Ntfctn></BkToCstmrDbtCdtNtfctn>",
+            b"</Ntfctn>" + SUPPLEMENTARY_DATA + b"</BkToCstmrDbtCdtNtfctn>")
+        assert SUPPLEMENTARY_DATA in body
+        response = post(running, tokens["bank-demo"], body)
+        assert response.status_code == 202, response.text
+        assert assessment(running, sample.reference).status == "paid"
+
+
 def test_payments_invalid_reference_from_clearance_is_parked(
         payments_server: RunningGateway, channel: Any, tokens: dict[str, str]) -> None:
     """A duties_assessed decision with a bad RF check digit is parked, nothing recorded."""
