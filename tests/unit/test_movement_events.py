@@ -215,8 +215,9 @@ def test_movement_event_that_cannot_be_understood_is_invalid(body: bytes) -> Non
 
 def test_movement_event_departure_receives_crossing_arrival_control_then_writes_off(
         world: TransitWorld) -> None:
-    """CD118C, CD006C, CD018C from the other administrations move the departure movement;
-    the write-off sends the CC045C; a CD018C before the CD006C would have been 92."""
+    """CD118C, CD006C, CD018C from the other administrations move the departure movement, and
+    the trader's CC015C conversation follows (status and history); the write-off sends the
+    CC045C; a CD018C before the CD006C would have been 92."""
     conversation, mrn = released(world)
     early = world.submit(_cd(world, "cd018c.xml", mrn), partner="customs-test")
     assert read(early.document).codes == ["92"]
@@ -225,6 +226,9 @@ def test_movement_event_departure_receives_crossing_arrival_control_then_writes_
         answer = world.submit(_cd(world, name, mrn), partner="customs-test")
         assert answer.http_status == 202, answer.document
         assert world.movements().movement(DEPARTURE, mrn).state == state
+        trader = world.journal.conversation(conversation)
+        assert (trader["status"], trader["customs_reference"]) == (state, mrn)
+        assert trader["history"][-1]["event"] == f"movement.{state}"
     world.decide(event("written_off", mrn=mrn))
     kinds = notified(world, conversation)
     assert [k for k, _ in kinds][-1] == "CC045C"

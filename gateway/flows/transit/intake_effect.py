@@ -23,7 +23,9 @@ MRN's check digit, 93 — among them); here it meets the movement's state
 A refusal raises the error (``refusals``), which rolls the message's whole transaction back:
 nothing is journaled, and the sender gets a CC906C / CD906C. Every change is a step of the
 movement's log and a line of the conversation's history (``movement.<state>``), and the
-conversation takes the movement's state as its status, with the MRN as its customs reference.
+conversation takes the movement's state as its status, with the MRN as its customs reference —
+the message's own conversation and the one that opened the movement (at departure the trader's
+CC015C conversation follows the CD118C, CD006C and CD018C that neighbours send).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class MovementOutcome:
     state_before: str | None
     state_after: str | None
     movement_id: str | None = None
+    movement_conversation_id: str | None = None   # the conversation that opened the movement
 
 
 @dataclass
@@ -79,11 +82,16 @@ class MovementIntake:
             outcome = apply_message(store, message, partner_id=partner_id,
                                     conversation_id=ex.conversation_id, receipt_id=ex.id, at=at)
             if outcome.state_after is not None and outcome.state_after != outcome.state_before:
-                tx.add_history(ex.conversation_id, at, f"movement.{outcome.state_after}", {
-                    "role": outcome.role, "mrn": message.mrn, "lrn": message.lrn,
-                    "message_type": message.message_type, "state_before": outcome.state_before})
-                tx.update_conversation(ex.conversation_id, status=outcome.state_after, at=at,
-                                       customs_reference=message.mrn)
+                # this message's conversation, and the one that opened the movement (the
+                # trader's CC015C when a CD118C, CD006C or CD018C moves it on at departure)
+                for conversation in dict.fromkeys(
+                        c for c in (ex.conversation_id, outcome.movement_conversation_id) if c):
+                    tx.add_history(conversation, at, f"movement.{outcome.state_after}", {
+                        "role": outcome.role, "mrn": message.mrn, "lrn": message.lrn,
+                        "message_type": message.message_type,
+                        "state_before": outcome.state_before, "receipt_id": ex.id})
+                    tx.update_conversation(conversation, status=outcome.state_after, at=at,
+                                           customs_reference=message.mrn)
             if acknowledgement is not None:
                 tx.add_notification(acknowledgement.notification, acknowledgement.callback_url)
             return outcome
@@ -139,7 +147,7 @@ def apply_message(store: MovementStore, message: MovementMessage, *, partner_id:
         **movement_held.facts, **_facts(message, partner_id, conversation_id)}))
     store.add_step(_step(step, movement_held.movement_id, movement_held.state, state))
     return MovementOutcome(message_type, role, movement_held.state, state,
-                           movement_held.movement_id)
+                           movement_held.movement_id, movement_held.conversation_id)
 
 
 def _note(store: MovementStore, message: MovementMessage, receipt_id: str, at: str
