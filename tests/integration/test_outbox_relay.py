@@ -251,7 +251,7 @@ def test_gateway_stops_promptly_while_rabbitmq_does_not_answer(
     """Stopping the gateway while its AMQP connects hang (broker silent) ends the server."""
     proxy.start()
     running = start_gateway(settings.with_(amqp_url=proxy.url()))
-    (consumer,) = running.gateway.consumers
+    (consumer,) = [c for c in running.gateway.consumers if c.queue == "gateway.decisions"]
     proxy.stop()
     proxy.upstream = silent_broker          # RabbitMQ 'back', but it never answers
     before = proxy.connections

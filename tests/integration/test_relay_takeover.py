@@ -132,7 +132,8 @@ async def _kill_relay_after_confirms(gateway: Gateway) -> list[int]:
 
 
 async def _decide_first_copy_then_restart(gateway: Gateway) -> None:
-    (standin,) = gateway._standins()          # wired as in the gateway: the ledger on disk
+    (standin,) = [s for s in gateway._standins()   # wired as in the gateway: the ledger on disk
+                  if isinstance(s, ClearanceStandIn)]
     task = asyncio.create_task(standin.run())
     await _until(lambda: standin.decided == 1)
     task.cancel()
