@@ -31,10 +31,11 @@ message: about 1.5 s instead of 1.5 s per message type).
 from __future__ import annotations
 
 import re
+import threading
 import urllib.request
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.error import URLError
@@ -93,15 +94,22 @@ def compile_schema(path: Path, schemas_root: Path) -> etree.XMLSchema:
 
 @dataclass(frozen=True)
 class LxmlValidator:
-    """XSD 1.0 through libxml2: our own schemas."""
+    """XSD 1.0 through libxml2: our own schemas.
+
+    lxml validates without the GIL but keeps the errors in one log per schema object, so two
+    threads validating with the same schema at once would mix their problems: validation and
+    the reading of its log hold this validator's lock (uncontended in a gateway process, whose
+    event loop validates; it matters where one compiled registry serves several threads)."""
 
     schema: etree.XMLSchema
     kind: str = XSD10
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def problems(self, element: etree._Element, body: bytes | None) -> list[Problem]:
-        if self.schema.validate(element):
-            return []
-        return problems_from_log(self.schema.error_log, element, body)
+        with self._lock:
+            if self.schema.validate(element):
+                return []
+            return problems_from_log(self.schema.error_log, element, body)
 
 
 def compile_xsd10(paths: Sequence[Path], folder: Path) -> dict[Path, SchemaValidator]:

@@ -9,6 +9,7 @@ how a partner sees a MustUnderstand fault. Signed rejections are verified with `
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import zeep.exceptions
-from conftest import RunningGateway, start_gateway, xmlsec1_verify
+from conftest import RunningGateway, delete_prefixed, start_gateway, xmlsec1_verify
 from http_helpers import GW_NS, REJECTION_NODE, fields, gateway_cert, journal_snapshot, new_lrn
 from lxml import etree
 from soap_helpers import (
@@ -36,7 +37,8 @@ from soap_helpers import (
 )
 from zeep.wsa import WsAddressingPlugin
 
-from gateway.settings import Settings
+from adapters.local_server import rabbitmq_reachable
+from gateway.settings import DEFAULT_AMQP_URL, Settings
 from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
@@ -45,6 +47,40 @@ WSA = "http://www.w3.org/2005/08/addressing"
 ANONYMOUS = f"{WSA}/anonymous"
 VERSIONS = {"soap11": SOAP11, "soap12": SOAP12}
 AFTER_POINTER = "/Envelope/Body/GetNotifications/AfterSequence"
+
+
+@pytest.fixture(scope="module")
+def gateway_server(session_var: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[RunningGateway]:
+    """One gateway for the module (its own journal and AMQP names): none of these tests
+    changes its configuration, and each compares the journal with itself before the test
+    (``journal_changes``), so they need not pay a gateway start each."""
+    settings = Settings(
+        var_dir=session_var,
+        db_url=f"sqlite:///{tmp_path_factory.mktemp('soap-strict') / 'journal.db'}",
+        amqp_url=os.environ.get("GATEWAY_AMQP_URL", DEFAULT_AMQP_URL),
+        amqp_prefix=f"t{uuid.uuid4().hex[:10]}.")
+    if not rabbitmq_reachable(settings.amqp_url):
+        pytest.fail(f"RabbitMQ is required at {settings.amqp_url} and is not reachable")
+    running = start_gateway(settings)
+    yield running
+    running.stop()
+    delete_prefixed(settings)
+
+
+BEFORE: dict[str, tuple[int, int, dict[str, int]]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _journal_before(gateway_server: RunningGateway) -> None:
+    BEFORE["journal"] = journal_snapshot(gateway_server)
+
+
+def journal_changes(running: RunningGateway) -> tuple[int, int, int]:
+    """Conversations, messages and outbox rows added since the test began."""
+    before, after = BEFORE["journal"], journal_snapshot(running)
+    return (after[0] - before[0], after[1] - before[1],
+            sum(after[2].values()) - sum(before[2].values()))
 
 
 def raw_envelope(namespace: str, children: bytes) -> bytes:
@@ -104,7 +140,7 @@ def test_envelope_other_than_header_then_one_body_faults_and_processes_nothing(
     located = problem(rejection)
     assert located["Pointer"] == pointer
     assert int(located["Line"]) >= 2
-    assert journal_snapshot(gateway_server) == (0, 0, {})
+    assert journal_changes(gateway_server) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("version", list(VERSIONS))
@@ -117,7 +153,7 @@ def test_text_beside_the_operation_in_body_faults(
     rejection = fault_rejection(response, version)
     assert rejection_code(rejection) == "GW-SOAP-BODY"
     assert problem(rejection)["Pointer"] == "/Envelope/Body"
-    assert journal_snapshot(gateway_server) == (0, 0, {})
+    assert journal_changes(gateway_server) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("version", list(VERSIONS))
@@ -129,7 +165,7 @@ def test_comments_and_whitespace_around_header_and_body_accepted(
     response = post_soap(gateway_server, raw_envelope(VERSIONS[version], children),
                          headers_for(version, tokens["broker-alpha"]))
     assert response.status_code == 200, response.text
-    assert journal_snapshot(gateway_server)[:2] == (1, 1)
+    assert journal_changes(gateway_server)[:2] == (1, 1)
 
 
 # --- mustUnderstand ---------------------------------------------------------------------------
@@ -162,7 +198,7 @@ def test_soap11_unknown_mandatory_header_gives_must_understand_fault(
     rc, err = xmlsec1_verify(response.content, gateway_cert(gateway_server), REJECTION_NODE,
                              tmp_path)
     assert rc == 0, err
-    assert journal_snapshot(gateway_server) == (0, 0, {})
+    assert journal_changes(gateway_server) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("value", ["true", "1", " true "])
@@ -192,7 +228,7 @@ def test_soap12_unknown_mandatory_header_gives_must_understand_fault_with_not_un
     rc, err = xmlsec1_verify(response.content, gateway_cert(gateway_server), REJECTION_NODE,
                              tmp_path)
     assert rc == 0, err
-    assert journal_snapshot(gateway_server) == (0, 0, {})
+    assert journal_changes(gateway_server) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(("version", "attributes"), [
@@ -211,7 +247,7 @@ def test_unknown_mandatory_header_for_our_role_gives_must_understand_fault(
     response = post_soap(gateway_server, body, headers_for(version, tokens["broker-alpha"]))
     assert response.status_code == 500, response.text
     assert b"soap:MustUnderstand" in response.content
-    assert journal_snapshot(gateway_server) == (0, 0, {})
+    assert journal_changes(gateway_server) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(("version", "attributes"), [
@@ -230,7 +266,7 @@ def test_unknown_header_not_ours_or_optional_is_ignored(
                     transaction_block(attributes))
     response = post_soap(gateway_server, body, headers_for(version, tokens["broker-alpha"]))
     assert response.status_code == 200, response.text
-    assert journal_snapshot(gateway_server)[:2] == (1, 1)
+    assert journal_changes(gateway_server)[:2] == (1, 1)
 
 
 @pytest.mark.parametrize(("version", "value"), [
@@ -247,7 +283,7 @@ def test_invalid_must_understand_value_faults(
     rejection = fault_rejection(response, version)
     assert rejection_code(rejection) == "GW-SOAP-HEADER"
     assert problem(rejection)["Pointer"] == "/Envelope/Header/Transaction"
-    assert journal_snapshot(gateway_server) == (0, 0, {})
+    assert journal_changes(gateway_server) == (0, 0, 0)
 
 
 def addressing_headers(operation: str, *, reply_to: str = ANONYMOUS,
@@ -271,7 +307,7 @@ def test_mandatory_ws_addressing_headers_are_understood(
                     addressing_headers("SubmitDeclaration", must_understand=must))
     response = post_soap(gateway_server, body, headers_for(version, tokens["broker-alpha"]))
     assert response.status_code == 200, response.text
-    assert journal_snapshot(gateway_server)[:2] == (1, 1)
+    assert journal_changes(gateway_server)[:2] == (1, 1)
 
 
 ADDRESSING_REFUSALS = {
@@ -300,7 +336,7 @@ def test_ws_addressing_headers_we_cannot_honour_fault(
     rejection = fault_rejection(response, version)
     assert rejection_code(rejection) == code
     assert problem(rejection)["Pointer"] == pointer
-    assert journal_snapshot(gateway_server) == (0, 0, {})
+    assert journal_changes(gateway_server) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("port", list(PORTS))
@@ -324,7 +360,7 @@ def test_zeep_with_ws_addressing_plugin_submits_and_sees_must_understand_fault(
                                   _soapheaders=[block])
     assert raised.value.code == "soap:MustUnderstand"
     assert wire.seen[-1].status_code == 500
-    assert journal_snapshot(gateway_server)[:2] == (1, 1)
+    assert journal_changes(gateway_server)[:2] == (1, 1)
 
 
 # --- numbers read from a request --------------------------------------------------------------
