@@ -40,26 +40,41 @@ pytest.register_assert_rewrite("http_helpers", "soap_helpers", "decision_helpers
                                "payment_helpers", "signing_helpers", "support")
 
 
+def _formats_digest(settings: Settings) -> str:
+    """SHA-256 of every file ``load_formats`` reads: the registry and licensing files, the
+    schemas, the mappings and the code lists they name (``config/codelists``)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in ("message_types.toml", "licensing.toml"):
+        digest.update(name.encode() + b"\0" + settings.config_file(name).read_bytes())
+    for folder in (settings.schemas_dir, settings.mappings_dir, settings.config_dir / "codelists"):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 @pytest.fixture(scope="session", autouse=True)
-def shipped_formats_compiled_once() -> Iterator[None]:
-    """Every gateway a test builds from the shipped schemas, mappings and registry shares one
-    compilation of them (about 0.4 s a build, some 450 builds a run). Only files of this
-    checkout that no test writes are shared: a test's own home, registry or schema pack is
-    compiled as before. Sharing is safe across threads: mappings hold lxml XPath objects
-    (locked per evaluation) and each schema validator its own lock."""
+def formats_compiled_once() -> Iterator[None]:
+    """Every gateway a test builds from the same registry, schemas and mappings — the shipped
+    ones, or a test's copy of them — shares one compilation (about 0.4 s a build, some 450
+    builds a run). The key is the content of every file compiled, so a test that changes one
+    gets its own; a deployment pointing at an official schema pack is compiled as before.
+    Sharing is safe across threads: mappings hold lxml XPath objects (locked per evaluation)
+    and each schema validator its own lock."""
     import adapters.bootstrap as bootstrap
 
     original = bootstrap.load_formats
-    compiled: dict[tuple[Any, ...], Any] = {}
+    compiled: dict[str, Any] = {}
 
     def load_formats(settings: Settings) -> Any:
-        files = (settings.config_file("message_types.toml"),
-                 settings.config_file("licensing.toml"))
-        key = (*files, settings.schemas_dir, settings.mappings_dir, tuple(settings.xsd_dirs))
-        shipped = not settings.xsd_dirs and all(
-            path.resolve().is_relative_to(PROJECT_HOME) for path in key[:4])
-        if not shipped:
+        if settings.xsd_dirs:
             return original(settings)
+        try:
+            key = _formats_digest(settings)
+        except OSError:
+            return original(settings)          # let the real loader report what is missing
         if key not in compiled:
             compiled[key] = original(settings)
         return compiled[key]
@@ -174,6 +189,27 @@ def start_gateway(settings: Settings, *, sandbox: bool = False,
         return running
     running.stop()
     raise RuntimeError(f"gateway at {base} did not become ready")
+
+
+def module_gateway(session_var: Path, directory: Path, *, sandbox: bool = False
+                   ) -> Iterator[RunningGateway]:
+    """A gateway for a whole test module (its own journal in ``directory`` and its own AMQP
+    names, deleted after): for modules whose tests change no configuration and look only at
+    what they sent themselves. Use it from a module-scoped fixture."""
+    import os
+
+    module_settings = Settings(
+        var_dir=session_var, db_url=f"sqlite:///{directory / 'journal.db'}",
+        amqp_url=os.environ.get("GATEWAY_AMQP_URL", DEFAULT_AMQP_URL),
+        amqp_prefix=f"t{uuid.uuid4().hex[:10]}.")
+    if not rabbitmq_reachable(module_settings.amqp_url):
+        pytest.fail(f"RabbitMQ is required at {module_settings.amqp_url} and is not reachable")
+    running = start_gateway(module_settings, sandbox=sandbox)
+    try:
+        yield running
+    finally:
+        running.stop()
+        delete_prefixed(module_settings)
 
 
 @pytest.fixture

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import RunningGateway, wait_for, xmlsec1_verify
+from conftest import RunningGateway, module_gateway, wait_for, xmlsec1_verify
 from http_helpers import GW_NS, NOTIFICATION_NODE, XML_HEADERS, gateway_cert, new_lrn
 from lxml import etree
 from soap_helpers import SOAP11, SOAP12, envelope, fault_rejection, headers_for, rejection_code
@@ -35,6 +36,15 @@ MRN = re.compile(r"^\d{2}MK[0-9A-Z]{12}[A-Z]\d$")
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+
+@pytest.fixture(scope="module")
+def sandbox_server(session_var: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[RunningGateway]:
+    """One sandbox gateway for the module: each test reads only the conversations it made."""
+    yield from module_gateway(session_var, tmp_path_factory.mktemp("conversations"),
+                              sandbox=True)
 
 
 def submit(running: RunningGateway, token: str, body: bytes) -> str:

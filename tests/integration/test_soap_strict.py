@@ -9,7 +9,6 @@ how a partner sees a MustUnderstand fault. Signed rejections are verified with `
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import zeep.exceptions
-from conftest import RunningGateway, delete_prefixed, start_gateway, xmlsec1_verify
+from conftest import RunningGateway, module_gateway, start_gateway, xmlsec1_verify
 from http_helpers import GW_NS, REJECTION_NODE, fields, gateway_cert, journal_snapshot, new_lrn
 from lxml import etree
 from soap_helpers import (
@@ -37,8 +36,7 @@ from soap_helpers import (
 )
 from zeep.wsa import WsAddressingPlugin
 
-from adapters.local_server import rabbitmq_reachable
-from gateway.settings import DEFAULT_AMQP_URL, Settings
+from gateway.settings import Settings
 from samples.wco import build_dec
 
 pytestmark = pytest.mark.integration
@@ -52,20 +50,9 @@ AFTER_POINTER = "/Envelope/Body/GetNotifications/AfterSequence"
 @pytest.fixture(scope="module")
 def gateway_server(session_var: Path, tmp_path_factory: pytest.TempPathFactory
                    ) -> Iterator[RunningGateway]:
-    """One gateway for the module (its own journal and AMQP names): none of these tests
-    changes its configuration, and each compares the journal with itself before the test
-    (``journal_changes``), so they need not pay a gateway start each."""
-    settings = Settings(
-        var_dir=session_var,
-        db_url=f"sqlite:///{tmp_path_factory.mktemp('soap-strict') / 'journal.db'}",
-        amqp_url=os.environ.get("GATEWAY_AMQP_URL", DEFAULT_AMQP_URL),
-        amqp_prefix=f"t{uuid.uuid4().hex[:10]}.")
-    if not rabbitmq_reachable(settings.amqp_url):
-        pytest.fail(f"RabbitMQ is required at {settings.amqp_url} and is not reachable")
-    running = start_gateway(settings)
-    yield running
-    running.stop()
-    delete_prefixed(settings)
+    """One gateway for the module: none of these tests changes its configuration, and each
+    compares the journal with itself before the test (``journal_changes``)."""
+    yield from module_gateway(session_var, tmp_path_factory.mktemp("soap-strict"))
 
 
 BEFORE: dict[str, tuple[int, int, dict[str, int]]] = {}
