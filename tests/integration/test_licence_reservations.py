@@ -15,6 +15,7 @@ The same over HTTP and RabbitMQ with the clearance stand-in: ``tests/e2e/test_li
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -66,8 +67,29 @@ def gateway(journal_settings: Settings, tokens: dict[str, str],
         yield one
 
 
-def run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+def run(coro: object, timeout: float = 90.0) -> object:
+    """Run a story on a loop of its own; one that has not ended after ``timeout`` s fails,
+    printing where every task waits, without waiting for them (a run of the whole suite once
+    hung in the crashed-caller story, never reproduced alone: a hang must say where it was)."""
+    loop = asyncio.new_event_loop()
+    try:
+        story = loop.create_task(coro)  # type: ignore[arg-type]
+        loop.run_until_complete(asyncio.wait({story}, timeout=timeout))
+        if not story.done():
+            for task in asyncio.all_tasks(loop):
+                task.print_stack(file=sys.stderr)
+            raise AssertionError(f"the story did not end within {timeout} s (stacks above)")
+        return story.result()
+    finally:
+        if story.done():                    # as asyncio.run ends: the rest cancelled (bounded)
+            rest = asyncio.all_tasks(loop)
+            for task in rest:
+                task.cancel()
+            if rest:
+                loop.run_until_complete(asyncio.wait(rest, timeout=10))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
 
 
 def test_reserved_on_acceptance_and_written_off_on_release(gateway: Instance,
