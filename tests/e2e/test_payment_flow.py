@@ -121,6 +121,7 @@ def sandbox(request: pytest.FixtureRequest, settings: Settings, rabbitmq: str,
     trust = TrustStore()
     trust.add("gateway", load_signing_key(settings, "gateway").certificate)
     yield Sandbox(running, tokens, channel, tap, trust)
+    channel.queue_delete(tap)                  # auto_delete never fires without a consumer
     connection.close()
     running.stop()
 

@@ -90,6 +90,7 @@ class StandIn:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(15)
         self.loop.close()
+        self.channel.queue_delete(self.capture)   # auto_delete never fires without a consumer
         self.connection.close()
 
     def publish(self, routing_key: str, body: bytes, *, message_id: str | None = None,
