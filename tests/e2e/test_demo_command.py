@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import delete_prefixed
 
+from adapters.deployments import neighbour
 from gateway.settings import PROJECT_HOME, Settings
 
 pytestmark = pytest.mark.e2e
@@ -16,8 +19,16 @@ pytestmark = pytest.mark.e2e
 GATEWAY = PROJECT_HOME / ".venv" / "bin" / "gateway"
 
 
+@pytest.fixture
+def neighbour_names_deleted(settings: Settings, tmp_path: Path) -> Iterator[None]:
+    """After the demo, Serbia's gateway's names too (``<prefix>rs.``, as the demo derives
+    them; the ``rabbitmq`` fixture deletes the demo's own)."""
+    yield
+    delete_prefixed(neighbour(settings, "RS", var_dir=tmp_path / "rs-names"))
+
+
 def test_demo_command_runs_every_step_successfully(
-        settings: Settings, rabbitmq: str, tmp_path: Path) -> None:
+        settings: Settings, rabbitmq: str, tmp_path: Path, neighbour_names_deleted: None) -> None:
     """``gateway demo`` exits 0 and reports ``18/18 steps did what they should``: the declaration
     flow, then flow F2 (duties, the bank's look-up and camt.054 over SOAP with WS-Security, the
     broker's PAY, the ACK at the bank, the release), then flow F3 (apples on a phytosanitary
